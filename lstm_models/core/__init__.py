@@ -1,0 +1,13 @@
+"""The LSTM implementations: plain ``torch.nn.Module``s, no Lightning and no MLflow."""
+
+from .factory import lstm_inputs
+from .initialization import INIT_SCHEMES, apply_statquest_init, initialize, lstm_state_dict
+from .registry import IMPLEMENTATIONS, UnknownImplementationError, build_lstm, check_implementation
+from .scratch import ScratchLSTM
+from .statquest import StatQuestLSTM, lstm_to_statquest_state, statquest_to_lstm_state
+
+__all__ = [
+    "IMPLEMENTATIONS", "INIT_SCHEMES", "ScratchLSTM", "StatQuestLSTM", "UnknownImplementationError",
+    "apply_statquest_init", "build_lstm", "check_implementation", "initialize", "lstm_inputs",
+    "lstm_state_dict", "lstm_to_statquest_state", "statquest_to_lstm_state",
+]

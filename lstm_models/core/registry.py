@@ -1,0 +1,42 @@
+"""The one registry of LSTM implementations: names -> builders.
+
+The CLI, the MLproject parameter, the tests and the benchmarks all select from ``IMPLEMENTATIONS`` and build
+through ``build_lstm``, so a new implementation is added here once and is compared everywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from torch import nn
+
+from .scratch import ScratchLSTM
+from .statquest import StatQuestLSTM
+
+_BUILDERS: dict[str, Callable[..., nn.Module]] = {
+    "native": nn.LSTM,         # torch.nn.LSTM itself: cuDNN on CUDA, oneDNN/ATen kernels on CPU
+    "scratch": ScratchLSTM,    # readable reference, autograd backward
+    "statquest": StatQuestLSTM,  # the tutorial's 12-parameter unit, sizes 1/1/1 only
+}
+
+IMPLEMENTATIONS: tuple[str, ...] = tuple(sorted(_BUILDERS))
+
+
+class UnknownImplementationError(ValueError):
+    """An implementation name that is not in the registry."""
+
+
+def check_implementation(name: str) -> str:
+    """Return ``name`` if it is registered, else raise an error listing the registered names."""
+    if name not in _BUILDERS:
+        raise UnknownImplementationError(
+            f"unknown LSTM implementation {name!r}; registered: {', '.join(IMPLEMENTATIONS)}")
+    return name
+
+
+def build_lstm(name: str, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+               batch_first: bool = False, **options) -> nn.Module:
+    """Build the registered implementation ``name`` with nn.LSTM's signature; ``options`` are nn.LSTM's others
+    (``device``, ``dtype``, ``dropout``, ...). Hand-written implementations refuse options they lack."""
+    builder = _BUILDERS[check_implementation(name)]
+    return builder(input_size, hidden_size, num_layers, bias=bias, batch_first=batch_first, **options)

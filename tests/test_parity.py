@@ -1,0 +1,49 @@
+"""Same function as nn.LSTM: outputs, final state and every gradient, float64, over the registry and a spread of
+shapes. A case an implementation cannot take must be refused with a ValueError, never silently accepted."""
+
+import pytest
+import torch
+
+from lstm_models import IMPLEMENTATIONS, build_lstm
+from lstm_models.core.parity import PARITY_CASES, compare_with_native, fits
+
+# float64 keeps about 16 significant digits; sums over time steps and batch lose a few, hence 1e-13.
+FLOAT64_TOLERANCE = dict(rtol=1e-11, atol=1e-13)
+CANDIDATES = [impl for impl in IMPLEMENTATIONS if impl != "native"]
+
+
+@pytest.mark.parametrize("case", PARITY_CASES, ids=lambda case: case.name)
+@pytest.mark.parametrize("impl", CANDIDATES)
+def test_matches_native_in_float64(impl, case):
+    if not fits(impl, case):
+        with pytest.raises(ValueError, match=impl):
+            build_lstm(impl, **case.lstm_kwargs())
+        return
+    got, want = compare_with_native(impl, case, dtype=torch.float64)
+    assert set(got) == set(want)
+    assert "grad_weight_ih_l0" in want and "grad_input" in want
+    if case.initial_state:
+        assert "grad_h0" in want and "grad_c0" in want
+    for key in want:
+        assert got[key].shape == want[key].shape, key
+        torch.testing.assert_close(got[key], want[key], **FLOAT64_TOLERANCE, msg=lambda m, key=key: f"{key}: {m}")
+
+
+@pytest.mark.parametrize("impl", CANDIDATES)
+def test_float32_close_to_native(impl):
+    case = next(c for c in PARITY_CASES if c.name == ("initial_state" if impl != "statquest" else "toy"))
+    got, want = compare_with_native(impl, case, dtype=torch.float32)
+    for key in want:
+        assert got[key].dtype == torch.float32
+        torch.testing.assert_close(got[key], want[key], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available on this machine")
+@pytest.mark.parametrize("impl", CANDIDATES)
+def test_matches_native_on_cuda(impl):
+    case = next(c for c in PARITY_CASES if c.name == ("initial_state" if impl != "statquest" else "toy"))
+    got, want = compare_with_native(impl, case, dtype=torch.float64, device="cuda")
+    for key in want:
+        assert got[key].is_cuda
+        torch.testing.assert_close(got[key], want[key], rtol=1e-9, atol=1e-11)
