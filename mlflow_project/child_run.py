@@ -1,0 +1,85 @@
+"""One child run: train one implementation from one seed, and log everything it produced to MLflow."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import lightning as L
+import mlflow
+
+from lstm_models.training import LSTMRegressor
+
+from .comparison import epochs_to_converge
+from .config import TrainConfig
+from .datasets import example_input
+from .environment import environment_tags
+from .metrics_logger import MlflowEpochLogger
+from .model_logging import log_regressor
+
+
+@dataclass
+class ChildResult:
+    impl: str
+    seed: int
+    run_id: str
+    status: str = "FINISHED"
+    finals: dict[str, float] = field(default_factory=dict)
+    history: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    model_uri: str = ""
+
+
+def device_of(config: TrainConfig) -> str:
+    import torch
+
+    wants_gpu = config.accelerator in ("gpu", "cuda") or (config.accelerator == "auto" and torch.cuda.is_available())
+    return "cuda" if wants_gpu else "cpu"
+
+
+def make_trainer(config: TrainConfig, logger, progress_bar: bool) -> L.Trainer:
+    return L.Trainer(max_epochs=config.max_epochs, accelerator=config.accelerator, strategy=config.strategy,
+                     devices=int(config.devices) if config.devices.isdigit() else config.devices,
+                     logger=logger, enable_checkpointing=False, enable_model_summary=False,
+                     enable_progress_bar=progress_bar, num_sanity_val_steps=0, log_every_n_steps=1)
+
+
+def final_metrics(config: TrainConfig, model: LSTMRegressor, datamodule, epoch_logger: MlflowEpochLogger,
+                  seconds: float, steps: int) -> dict[str, float]:
+    finals = {"training_seconds": seconds, "steps_per_second": steps / seconds if seconds > 0 else 0.0,
+              "epochs_trained": float(len(epoch_logger.history.get("train_loss", [])))}
+    for name in ("train_loss", "val_loss"):
+        if epoch_logger.last(name) is not None:
+            finals[f"final_{name}"] = epoch_logger.last(name)
+    probes = getattr(datamodule, "probes", None) or {}
+    if probes:
+        for name, value in model.predict_probes(probes).items():
+            finals[f"final_prediction_{name}"] = value
+        predictions = {name: epoch_logger.history.get(f"prediction_{name}", []) for name in probes}
+        converged = epochs_to_converge(predictions, datamodule.labels)
+        # -1 says "never within tolerance" and keeps the metric numeric for MLflow's charts.
+        finals["epochs_to_converge"] = float(converged) if converged is not None else -1.0
+    return finals
+
+
+def train_child(config: TrainConfig, impl: str, seed: int, datamodule, dataset, progress_bar: bool) -> ChildResult:
+    """Train ``impl`` from ``seed`` inside a nested MLflow run and log params, tags, metrics, dataset and model."""
+    device = device_of(config)
+    with mlflow.start_run(run_name=f"{impl}-seed{seed}", nested=True) as run:
+        result = ChildResult(impl, seed, run.info.run_id)
+        mlflow.log_params({**config.as_params(), "impl": impl, "seed": str(seed)})
+        mlflow.set_tags({**environment_tags(device), "lstm_bench.role": "training", "lstm_bench.impl": impl})
+        mlflow.log_input(dataset, context="training")
+        L.seed_everything(seed, verbose=False)
+        model = LSTMRegressor(impl, input_size=1, hidden_size=config.hidden_size, num_layers=config.num_layers,
+                              lr=config.lr, init=config.init)
+        epoch_logger = MlflowEpochLogger(run.info.run_id)
+        trainer = make_trainer(config, epoch_logger, progress_bar)
+        start = time.perf_counter()
+        trainer.fit(model, datamodule)
+        seconds = time.perf_counter() - start
+        result.history = epoch_logger.history
+        result.finals = final_metrics(config, model, datamodule, epoch_logger, seconds, trainer.global_step)
+        mlflow.log_metrics(result.finals)
+        result.model_uri, _ = log_regressor(model, example_input(datamodule))
+        mlflow.set_tag("lstm_bench.model_uri", result.model_uri)
+    return result

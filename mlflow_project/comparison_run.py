@@ -1,0 +1,90 @@
+"""The parent run of a comparison: start it, train every child, and log the comparison on it."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+
+from .child_run import ChildResult, device_of, train_child
+from .comparison import display_table, write_comparison
+from .config import TrainConfig
+from .datasets import mlflow_dataset
+from .environment import environment_tags
+
+
+def histories_frame(results: list[ChildResult]) -> pd.DataFrame:
+    rows = [(r.impl, r.seed, r.run_id, metric, epoch, value)
+            for r in results for metric, series in r.history.items() for epoch, value in series]
+    return pd.DataFrame(rows, columns=["impl", "seed", "run_id", "metric", "epoch", "value"])
+
+
+def runs_frame(results: list[ChildResult]) -> pd.DataFrame:
+    return pd.DataFrame([{"impl": r.impl, "seed": r.seed, "run_id": r.run_id, "status": r.status, **r.finals}
+                         for r in results])
+
+
+def log_new_params(params: dict[str, str]) -> None:
+    """Log the parameters the run does not have yet (``mlflow run`` has already logged the ones it was given,
+    and MLflow refuses to change a logged value)."""
+    run = mlflow.active_run()
+    existing = mlflow.MlflowClient().get_run(run.info.run_id).data.params
+    mlflow.log_params({key: value for key, value in params.items() if key not in existing})
+
+
+def log_summary_metrics(summary: pd.DataFrame) -> None:
+    metrics = {}
+    for row in summary.to_dict("records"):
+        for key, value in row.items():
+            if key.endswith("_mean") and pd.notna(value):
+                metrics[f"{row['impl']}.{key.removesuffix('_mean')}"] = float(value)
+    mlflow.log_metrics(metrics)
+
+
+def run_comparison(config: TrainConfig, raw_params: dict[str, str], datamodule, progress_bar: bool = False,
+                   output_dir: Path | None = None) -> str:
+    """Train every (implementation, seed) as a child of one parent run; returns the parent run id."""
+    dataset = mlflow_dataset(datamodule)
+    labels = getattr(datamodule, "labels", None)
+    with mlflow.start_run(run_name=f"compare-{datamodule.describe()['name']}") as parent:
+        log_new_params(raw_params)
+        mlflow.set_tags({**environment_tags(device_of(config)), "lstm_bench.role": "comparison"})
+        results: list[ChildResult] = []
+        total = len(config.runs)
+        started = time.perf_counter()
+        for index, (impl, seed) in enumerate(config.runs, start=1):
+            print(f"[{index}/{total}] {impl}-seed{seed}: {config.max_epochs} epochs on {datamodule.describe()['name']}",
+                  flush=True)
+            result = train_child(config, impl, seed, datamodule, dataset, progress_bar)
+            results.append(result)
+            shown = ", ".join(f"{k.removeprefix('final_')}={v:.4g}" for k, v in result.finals.items()
+                              if k.startswith("final_"))
+            print(f"[{index}/{total}] {impl}-seed{seed}: done in {result.finals['training_seconds']:.1f} s ({shown})",
+                  flush=True)
+        with tempfile.TemporaryDirectory() as scratch:
+            folder = Path(scratch) / "comparison"
+            summary = write_comparison(runs_frame(results), histories_frame(results), labels, folder)
+            mlflow.log_artifacts(str(folder), artifact_path="comparison")
+            if output_dir is not None:
+                output_dir.mkdir(parents=True, exist_ok=True)
+                for path in folder.iterdir():
+                    (output_dir / path.name).write_bytes(path.read_bytes())
+        log_summary_metrics(summary)
+        mlflow.log_metric("comparison_seconds", time.perf_counter() - started)
+        print_summary(summary, parent.info.run_id, parent.info.experiment_id)
+    return parent.info.run_id
+
+
+def print_summary(summary: pd.DataFrame, run_id: str, experiment_id: str) -> None:
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        print("\nSummary over seeds (mean ± std):")
+        print(display_table(summary).to_string(index=False))
+    uri = mlflow.get_tracking_uri()
+    print(f"\nParent run: {run_id} (experiment {experiment_id}) in {uri}")
+    if uri.startswith(("http://", "https://")):
+        print(f"Open: {uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}")
+    else:
+        print(f"Compare in the UI: mlflow ui --backend-store-uri {uri}   (then open http://127.0.0.1:5000)")
