@@ -11,11 +11,13 @@ from typing import Callable
 from torch import nn
 
 from .scratch import ScratchLSTM
+from .scratch_fast import ScratchFastLSTM
 from .statquest import StatQuestLSTM
 
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "native": nn.LSTM,         # torch.nn.LSTM itself: cuDNN on CUDA, oneDNN/ATen kernels on CPU
     "scratch": ScratchLSTM,    # readable reference, autograd backward
+    "scratch_fast": ScratchFastLSTM,  # same math, hand-written backward through time, large matrix products
     "statquest": StatQuestLSTM,  # the tutorial's 12-parameter unit, sizes 1/1/1 only
 }
 

@@ -1,0 +1,79 @@
+"""The benchmark suite as a pytest plugin: grid selection options and parametrization.
+
+    pytest benchmarks --benchmark-only --lstm-shapes toy,small --lstm-devices cpu,cuda
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lstm_models import IMPLEMENTATIONS
+
+from benchmarks.grid import DEVICES, PASSES, SHAPES, Shape, fits
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("lstm-bench")
+    group.addoption("--lstm-impls", default="all", help=f"comma-separated, from {', '.join(IMPLEMENTATIONS)}")
+    group.addoption("--lstm-shapes", default="all", help=f"comma-separated, from {', '.join(SHAPES)}")
+    group.addoption("--lstm-devices", default="all", help="comma-separated, from cpu, cuda")
+    group.addoption("--lstm-threads", type=int, default=0,
+                    help="torch CPU threads while timing (default: torch's own choice, recorded)")
+    group.addoption("--lstm-scaling", action="store_true", help="also run the sequence-length and hidden-size sweeps")
+
+
+def _selection(config, option: str, allowed) -> list[str]:
+    text = config.getoption(option)
+    if text in ("", "all"):
+        return list(allowed)
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in allowed]
+    if unknown:
+        raise pytest.UsageError(f"--{option.replace('_', '-')}: unknown {', '.join(unknown)}; "
+                                f"allowed: {', '.join(allowed)}")
+    return names
+
+
+def pytest_generate_tests(metafunc):
+    if not metafunc.module.__name__.startswith("benchmarks."):
+        return  # the unit tests parametrize themselves
+    config = metafunc.config
+    if "impl" in metafunc.fixturenames:
+        metafunc.parametrize("impl", _selection(config, "lstm_impls", IMPLEMENTATIONS))
+    if "device" in metafunc.fixturenames:
+        metafunc.parametrize("device", _selection(config, "lstm_devices", DEVICES))
+    if "shape" in metafunc.fixturenames:
+        metafunc.parametrize("shape", [SHAPES[name] for name in _selection(config, "lstm_shapes", SHAPES)],
+                             ids=lambda shape: shape.name)
+    if "pass_name" in metafunc.fixturenames:
+        metafunc.parametrize("pass_name", PASSES)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Drop the combinations that cannot exist (statquest beyond 1x1) instead of reporting them as skips."""
+    def impossible(item) -> bool:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        shapes = [value for value in params.values() if isinstance(value, Shape)]
+        return "impl" in params and any(not fits(params["impl"], shape) for shape in shapes)
+
+    kept = [item for item in items if not impossible(item)]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = kept
+
+
+@pytest.fixture(scope="session")
+def threads(request) -> int:
+    """Fix the thread count for the whole session, so every result was measured under the same setting."""
+    wanted = request.config.getoption("lstm_threads")
+    if wanted > 0:
+        torch.set_num_threads(wanted)
+    return torch.get_num_threads()
+
+
+@pytest.fixture
+def device_name(device) -> str:
+    if device == "cuda" and not torch.cuda.is_available():
+        pytest.skip("CUDA is not available on this machine (torch.cuda.is_available() is False)")
+    return device

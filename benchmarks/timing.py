@@ -1,0 +1,106 @@
+"""Honest timing helpers: one seeded set of weights and inputs, the passes as callables, CUDA synchronised.
+
+Every implementation of a (device, shape) is built from the same ``torch.manual_seed`` and then loads
+``nn.LSTM``'s state dict, and gets the same inputs from ``lstm_inputs``: the only thing that differs between
+two results in one benchmark group is the implementation.
+"""
+
+from __future__ import annotations
+
+import gc
+from contextlib import contextmanager
+
+import torch
+
+from lstm_models import build_lstm, lstm_inputs
+from lstm_models.core.parity import ParityCase, max_differences
+
+from benchmarks.grid import Shape
+
+
+def build_for(impl: str, shape: Shape, device: str, dtype: torch.dtype = torch.float32) -> torch.nn.Module:
+    torch.manual_seed(0)
+    native = build_lstm("native", shape.input_size, shape.hidden_size, shape.num_layers, dtype=dtype, device=device)
+    if impl == "native":
+        return native
+    module = build_lstm(impl, shape.input_size, shape.hidden_size, shape.num_layers, dtype=dtype, device=device)
+    module.load_state_dict(native.state_dict())
+    return module
+
+
+def check_parity_before_timing(impl: str, shape: Shape, device: str) -> None:
+    """Correctness before speed: the same sizes on a short, small batch, in float64, against nn.LSTM."""
+    case = ParityCase(f"pre-benchmark-{shape.name}", seq_len=min(shape.seq_len, 5), batch=min(shape.batch, 2),
+                      input_size=shape.input_size, hidden_size=shape.hidden_size, num_layers=shape.num_layers,
+                      initial_state=True)
+    worst = max(max_differences(impl, case, dtype=torch.float64, device=device).values())
+    assert worst < 1e-10, f"{impl} differs from nn.LSTM by {worst:.3e} in float64 at {shape.name}; not timing it"
+
+
+def synchronize(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+class Passes:
+    """The three timed passes on one module and one seeded input set."""
+
+    def __init__(self, module: torch.nn.Module, shape: Shape, device: str):
+        self.module, self.device = module, device
+        x, (h0, c0) = lstm_inputs(shape.seq_len, shape.batch, shape.input_size, shape.hidden_size,
+                                  shape.num_layers, seed=0, device=device)
+        self.x = x.requires_grad_()  # (T, B, I): the gradient of the input is part of the backward's work
+        self.state = (h0, c0)  # (L, B, H)
+        generator = torch.Generator().manual_seed(1)
+        self.grad_output = torch.randn(shape.seq_len, shape.batch, shape.hidden_size,
+                                       generator=generator).to(device)  # (T, B, H)
+        self.output = None
+
+    def _clear_grads(self) -> None:
+        self.x.grad = None
+        for param in self.module.parameters():
+            param.grad = None
+
+    def forward(self) -> None:
+        """The forward half of a training step (autograd records the graph, as in training)."""
+        self.output, _ = self.module(self.x, self.state)
+        synchronize(self.device)
+
+    def prepare_backward(self):
+        """pytest-benchmark setup: a fresh forward graph, built outside the timed region."""
+        self._clear_grads()
+        self.output, _ = self.module(self.x, self.state)
+        synchronize(self.device)
+        return (), {}
+
+    def backward(self) -> None:
+        self.output.backward(self.grad_output)
+        synchronize(self.device)
+
+    def forward_backward(self) -> None:
+        self._clear_grads()
+        self.output, _ = self.module(self.x, self.state)
+        self.output.backward(self.grad_output)
+        synchronize(self.device)
+
+    def check_results(self) -> None:
+        """After timing: outputs finite, and every gradient present and finite."""
+        assert self.output is not None and torch.isfinite(self.output).all()
+
+    def check_gradients(self) -> None:
+        assert self.x.grad is not None and torch.isfinite(self.x.grad).all()
+        for name, param in self.module.named_parameters():
+            assert param.grad is not None and torch.isfinite(param.grad).all(), name
+
+
+@contextmanager
+def gc_disabled():
+    """Collections would land at random inside timed rounds; collect once, then keep the collector off."""
+    gc.collect()
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

@@ -1,0 +1,60 @@
+"""The `benchmark` entry point with a tiny grid, through `mlflow run`, into a temporary sqlite store."""
+
+import mlflow
+import pytest
+
+from conftest import REPO, project_env, run_cli
+
+pytestmark = pytest.mark.slow
+
+
+def _single_run(uri):
+    mlflow.set_tracking_uri(uri)
+    runs = mlflow.search_runs(search_all_experiments=True, output_format="list")
+    assert len(runs) == 1
+    return runs[0]
+
+
+def test_benchmark_run_logs_metrics_artifacts_and_machine(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    result = run_cli(["-m", "mlflow", "run", str(REPO), "-e", "benchmark", "--env-manager", "local",
+                      "-P", "impls=native,scratch", "-P", "shapes=toy", "-P", "device=cpu", "-P", "threads=1"],
+                     project_env(uri), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "median time (ratio to native)" in result.stdout
+    run = _single_run(uri)
+    assert run.info.status == "FINISHED"
+    metrics = run.data.metrics
+    for impl in ("native", "scratch"):
+        for pass_name in ("forward", "backward", "forward_backward"):
+            prefix = f"cpu.{pass_name}.toy.{impl}"
+            assert metrics[f"{prefix}.median_ms"] > 0 and metrics[f"{prefix}.gflops"] > 0
+            assert metrics[f"{prefix}.ratio_to_native"] > 0
+    assert metrics["cpu.forward.toy.native.ratio_to_native"] == 1.0
+    tags = run.data.tags
+    assert tags["lstm_bench.torch_threads"] == "1" and tags["lstm_bench.cpu_model"]
+    assert tags["lstm_bench.role"] == "benchmark" and tags["lstm_bench.torch_version"]
+    names = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id, "benchmark")}
+    assert names >= {"benchmark/results.json", "benchmark/results.csv", "benchmark/results.md",
+                     "benchmark/times_cpu.png"}
+    mlflow.set_tracking_uri(None)
+
+
+def test_benchmark_scaling_sweeps_log_slopes(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    result = run_cli(["-m", "mlflow_project.benchmark", "--impls", "native", "--shapes", "toy", "--threads", "1",
+                      "--scaling", "on", "--output-dir", str(tmp_path / "out")], project_env(uri), cwd=REPO)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = _single_run(uri)
+    slopes = {k: v for k, v in run.data.metrics.items() if k.startswith("scaling.")}
+    assert set(slopes) == {"scaling.seq_len.native.slope", "scaling.hidden_size.native.slope"}
+    assert all(value == value and abs(value) < 100 for value in slopes.values())  # finite fits, not NaN
+    assert (tmp_path / "out" / "scaling.png").exists() and (tmp_path / "out" / "scaling_slopes.csv").exists()
+    mlflow.set_tracking_uri(None)
+
+
+def test_bad_benchmark_parameter_is_named(tmp_path):
+    result = run_cli(["-m", "mlflow_project.benchmark", "--shapes", "huge"],
+                     project_env(f"sqlite:///{tmp_path / 'mlflow.db'}"), cwd=REPO)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("error: shapes: must be 'all' or comma-separated names")
