@@ -25,6 +25,23 @@ from torch.autograd.function import once_differentiable
 from .contract import LSTMParameters
 
 
+# Inside a layer the gates are stored gate-major, (4, ..., B, H), in the order (o, i, f, g) rather than nn.LSTM's
+# (i, f, g, o): the three sigmoid gates are then one contiguous block (one kernel), the three gates whose gradient
+# scales with dc (i, f, g) are another, and every element-wise operation reads and writes contiguous memory.
+TO_INTERNAL = (3, 0, 1, 2)  # internal gate k is nn.LSTM's gate TO_INTERNAL[k]
+TO_NN_LSTM = (1, 2, 3, 0)  # nn.LSTM's gate j is internal gate TO_NN_LSTM[j]
+
+
+def _gate_major(weight: torch.Tensor, hidden: int) -> torch.Tensor:
+    """nn.LSTM's (4H, ...) weight or (4H,) bias as (4, H, ...) in the internal gate order (a copy)."""
+    return weight.view(4, hidden, *weight.shape[1:])[list(TO_INTERNAL)]
+
+
+def _nn_lstm_layout(grad: torch.Tensor) -> torch.Tensor:
+    """The inverse of ``_gate_major``: a (4, H, ...) gradient in internal order as nn.LSTM's (4H, ...)."""
+    return grad[list(TO_NN_LSTM)].reshape(-1, *grad.shape[2:])
+
+
 class LSTMLayerFunction(torch.autograd.Function):
     """One LSTM layer over a whole sequence, with a hand-written backward."""
 
@@ -34,84 +51,87 @@ class LSTMLayerFunction(torch.autograd.Function):
         seq_len, batch, input_size = x.shape
         hidden = h0.shape[1]
         needs_grad = any(ctx.needs_input_grad)
-        x_rows = x.reshape(seq_len * batch, input_size)  # (T*B, I)
+        w_ih, w_hh = _gate_major(weight_ih, hidden), _gate_major(weight_hh, hidden)  # (4, H, I), (4, H, H)
+        x_rows = x.reshape(seq_len * batch, input_size).expand(4, seq_len * batch, input_size)
         if bias is None:
-            x_proj = torch.mm(x_rows, weight_ih.t())  # (T*B, 4H)
+            x_proj = torch.bmm(x_rows, w_ih.transpose(1, 2))  # (4, T*B, H)
         else:
-            x_proj = torch.addmm(bias, x_rows, weight_ih.t())  # (T*B, 4H)
-        x_proj = x_proj.view(seq_len, batch, 4 * hidden)  # (T, B, 4H)
+            x_proj = torch.baddbmm(_gate_major(bias, hidden).unsqueeze(1), x_rows, w_ih.transpose(1, 2))
+        x_proj = x_proj.view(4, seq_len, batch, hidden)  # (4, T, B, H)
+        w_hh_t = w_hh.transpose(1, 2)  # (4, H, H): h @ w_hh_t[k] = h W_k^T
         hiddens = x.new_empty(seq_len + 1, batch, hidden)  # h_0 .. h_T; h_1 .. h_T are the output
         hiddens[0] = h0
-        cell, next_cell = c0.clone(), x.new_empty(batch, hidden)  # (B, H) each, swapped every step
-        # Per-step scratch, reused: a step allocates nothing.
-        pre, sig = x.new_empty(batch, 4 * hidden), x.new_empty(batch, 4 * hidden)  # (B, 4H)
-        cell_gate, in_times_cell, tanh_cell = (x.new_empty(batch, hidden) for _ in range(3))  # (B, H)
+        # Per-step buffers, reused: a step allocates nothing. ``companions`` holds (g, c_{t-1}, tanh c_t): what
+        # the sigmoid gates' derivatives (i, f, o order is not theirs, see below) are multiplied by.
+        gates = x.new_empty(4, batch, hidden)  # o, i, f, g
+        companions = x.new_empty(3, batch, hidden)  # tanh c_t, g, c_{t-1}: the partners of o, i, f
+        tanh_cell, cell_gate, cell = companions[0], companions[1], companions[2]
+        cell.copy_(c0)
+        next_cell, in_times_cell = x.new_empty(batch, hidden), x.new_empty(batch, hidden)
         if needs_grad:
-            # What the backward needs, computed here while each step's values are in cache (the same products
-            # over all steps at once, after the loop, cost several times more: they stream through memory).
-            dz_factors = x.new_empty(seq_len, batch, 4 * hidden)  # dz = [dc, dc, dc, dh] * dz_factors
+            # What the backward needs, computed while each step's values are in cache (the same products over all
+            # steps at once, after the loop, stream everything through memory again).
+            dz_factors = x.new_empty(4, seq_len, batch, hidden)  # dz = [dh, dc, dc, dc] * dz_factors
             dc_from_dh = x.new_empty(seq_len, batch, hidden)  # o (1 - tanh²c)
             forget = x.new_empty(seq_len, batch, hidden)  # f, for dc_{t-1} = dc_t f_t
-            sig_grad = x.new_empty(batch, 4 * hidden)  # σ'(z) = σ (1 - σ)
-        weight_hh_t = weight_hh.t()  # (H, 4H)
+            sig_grad = x.new_empty(3, batch, hidden)  # σ'(z) = σ (1 - σ) for o, i, f
         for t in range(seq_len):
-            torch.addmm(x_proj[t], hiddens[t], weight_hh_t, out=pre)  # (B, 4H)
-            # One sigmoid over all four gates (the cell gate's quarter is unused) beats three strided ones.
-            torch.sigmoid(pre, out=sig)  # i, f, o
-            torch.tanh(pre[:, 2 * hidden:3 * hidden], out=cell_gate)  # g
-            in_gate, forget_gate, out_gate = sig[:, :hidden], sig[:, hidden:2 * hidden], sig[:, 3 * hidden:]
+            torch.baddbmm(x_proj[:, t], hiddens[t].expand(4, batch, hidden), w_hh_t, out=gates)  # z
+            sigmoids = gates[:3].sigmoid_()  # o, i, f
+            out_gate, in_gate, forget_gate = sigmoids[0], sigmoids[1], sigmoids[2]
+            torch.tanh(gates[3], out=cell_gate)  # g
             torch.mul(in_gate, cell_gate, out=in_times_cell)
-            torch.mul(forget_gate, cell, out=next_cell)
-            next_cell.add_(in_times_cell)  # c_t = f c_{t-1} + i g
+            torch.mul(forget_gate, cell, out=next_cell).add_(in_times_cell)  # c_t = f c_{t-1} + i g
             torch.tanh(next_cell, out=tanh_cell)
             torch.mul(out_gate, tanh_cell, out=hiddens[t + 1])  # h_t = o tanh(c_t)
             if needs_grad:
-                factors = dz_factors[t]  # (B, 4H)
-                torch.addcmul(sig, sig, sig, value=-1, out=sig_grad)
-                torch.mul(sig_grad[:, :hidden], cell_gate, out=factors[:, :hidden])  # g i(1-i)
-                torch.mul(sig_grad[:, hidden:2 * hidden], cell, out=factors[:, hidden:2 * hidden])  # c f(1-f)
-                torch.addcmul(in_gate, in_times_cell, cell_gate, value=-1,
-                              out=factors[:, 2 * hidden:3 * hidden])  # i (1 - g²)
-                torch.mul(sig_grad[:, 3 * hidden:], tanh_cell, out=factors[:, 3 * hidden:])  # tanh(c) o(1-o)
-                torch.addcmul(out_gate, hiddens[t + 1], tanh_cell, value=-1, out=dc_from_dh[t])  # o (1-tanh²c)
+                torch.addcmul(sigmoids, sigmoids, sigmoids, value=-1, out=sig_grad)
+                # o(1-o) tanh c, i(1-i) g, f(1-f) c_{t-1}: three factors in one kernel.
+                torch.mul(sig_grad, companions, out=dz_factors[:3, t])
+                torch.addcmul(in_gate, in_times_cell, cell_gate, value=-1, out=dz_factors[3, t])  # i (1 - g²)
+                torch.addcmul(out_gate, hiddens[t + 1], tanh_cell, value=-1, out=dc_from_dh[t])  # o(1-tanh²c)
                 forget[t] = forget_gate
-            cell, next_cell = next_cell, cell
+            cell.copy_(next_cell)
         if needs_grad:
-            ctx.save_for_backward(x, weight_ih, weight_hh, hiddens, dz_factors, dc_from_dh, forget)
+            ctx.save_for_backward(x, w_ih, w_hh, hiddens, dz_factors, dc_from_dh, forget)
         ctx.has_bias = bias is not None
-        return hiddens[1:], hiddens[seq_len].clone(), cell  # (T, B, H), (B, H), (B, H)
+        return hiddens[1:], hiddens[seq_len].clone(), cell.clone()  # (T, B, H), (B, H), (B, H)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_output, grad_h_n, grad_c_n):
-        x, weight_ih, weight_hh, hiddens, dz_factors, dc_from_dh, forget = ctx.saved_tensors
+        x, w_ih, w_hh, hiddens, dz_factors, dc_from_dh, forget = ctx.saved_tensors
         seq_len, batch, input_size = x.shape
-        hidden = weight_hh.shape[1]
-        grad_gates = x.new_empty(seq_len, batch, 4 * hidden)  # dz of every step, filled backwards
+        hidden = w_hh.shape[1]
+        # dz of every step, filled backwards, gate-minor (T, B, 4, H) so that one step's dz is a (B, 4H) matrix
+        # and dh_{t-1} = dz W_hh is a single product (four products of a quarter the size run slower).
+        grad_gates = x.new_empty(seq_len, batch, 4, hidden)
+        w_hh_rows = w_hh.view(4 * hidden, hidden)  # (4H, H), internal gate order
         dh = grad_h_n.clone() if grad_h_n is not None else x.new_zeros(batch, hidden)  # (B, H)
         dc = grad_c_n.clone() if grad_c_n is not None else x.new_zeros(batch, hidden)  # (B, H)
         for t in range(seq_len - 1, -1, -1):
             if grad_output is not None:
                 dh.add_(grad_output[t])
             dc.addcmul_(dh, dc_from_dh[t])  # the path through h_t = o tanh(c_t)
-            step_grad = grad_gates[t]  # (B, 4H)
-            torch.mul(dz_factors[t].view(batch, 4, hidden)[:, :3], dc.unsqueeze(1),
-                      out=step_grad.view(batch, 4, hidden)[:, :3])  # dz_i, dz_f, dz_g
-            torch.mul(dz_factors[t, :, 3 * hidden:], dh, out=step_grad[:, 3 * hidden:])  # dz_o
-            torch.mm(step_grad, weight_hh, out=dh)  # dh_{t-1} = dz W_hh   (B, H)
+            step_grad = grad_gates[t].transpose(0, 1)  # (4, B, H) view of (B, 4, H)
+            torch.mul(dz_factors[0, t], dh, out=step_grad[0])  # dz_o
+            torch.mul(dz_factors[1:, t], dc, out=step_grad[1:])  # dz_i, dz_f, dz_g
+            torch.mm(grad_gates[t].view(batch, 4 * hidden), w_hh_rows, out=dh)  # dh_{t-1} = dz W_hh  (B, H)
             dc.mul_(forget[t])  # dc_{t-1} = dc_t f_t
 
         # After the loop: one large product per gradient, over all T*B rows.
-        grad_rows = grad_gates.view(seq_len * batch, 4 * hidden)  # (T*B, 4H)
+        grad_rows = grad_gates.view(seq_len * batch, 4 * hidden)  # (T*B, 4H), internal gate order
         grad_x = grad_weight_ih = grad_weight_hh = grad_bias = None
         if ctx.needs_input_grad[0]:
-            grad_x = torch.mm(grad_rows, weight_ih).view(seq_len, batch, input_size)  # (T, B, I)
+            grad_x = torch.mm(grad_rows, w_ih.view(4 * hidden, input_size)).view(seq_len, batch, input_size)
         if ctx.needs_input_grad[3]:
             grad_weight_ih = torch.mm(grad_rows.t(), x.reshape(seq_len * batch, input_size))  # (4H, I)
+            grad_weight_ih = _nn_lstm_layout(grad_weight_ih.view(4, hidden, input_size))
         if ctx.needs_input_grad[4]:
             grad_weight_hh = torch.mm(grad_rows.t(), hiddens[:-1].reshape(seq_len * batch, hidden))  # (4H, H)
+            grad_weight_hh = _nn_lstm_layout(grad_weight_hh.view(4, hidden, hidden))
         if ctx.has_bias and ctx.needs_input_grad[5]:
-            grad_bias = grad_rows.sum(0)  # (4H,)
+            grad_bias = _nn_lstm_layout(grad_rows.sum(0).view(4, hidden))  # (4H,)
         return grad_x, dh, dc, grad_weight_ih, grad_weight_hh, grad_bias
 
 
