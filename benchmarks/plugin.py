@@ -13,6 +13,10 @@ from lstm_models import IMPLEMENTATIONS
 from benchmarks.grid import DEVICES, PASSES, SHAPES, Shape, fits
 
 
+# (device, shape, impl) -> MiB above baseline, filled by test_peak_memory.py, printed by pytest_terminal_summary.
+MEMORY_RESULTS = pytest.StashKey[dict]()
+
+
 def pytest_addoption(parser):
     group = parser.getgroup("lstm-bench")
     group.addoption("--lstm-impls", default="all", help=f"comma-separated, from {', '.join(IMPLEMENTATIONS)}")
@@ -77,3 +81,14 @@ def device_name(device) -> str:
     if device == "cuda" and not torch.cuda.is_available():
         pytest.skip("CUDA is not available on this machine (torch.cuda.is_available() is False)")
     return device
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    results = config.stash.get(MEMORY_RESULTS, {})
+    if not results:
+        return
+    terminalreporter.section("peak memory of one training step above baseline (fresh process each)")
+    for device, shape, impl in sorted(results):
+        native = results.get((device, shape, "native"))
+        ratio = f"{results[device, shape, impl] / native:6.2f}x native" if native else ""
+        terminalreporter.write_line(f"{device:5} {shape:7} {impl:13} {results[device, shape, impl]:9.1f} MiB  {ratio}")

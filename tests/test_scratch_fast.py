@@ -1,0 +1,92 @@
+"""scratch_fast's hand-written backward checked against finite differences (``torch.autograd.gradcheck``).
+
+Parity with nn.LSTM (test_parity.py) already compares every gradient with autograd's; gradcheck checks the
+backward as a function in its own right: every input, initial state and weight is perturbed numerically and the
+analytical Jacobian must agree with the numerical one in float64.
+"""
+
+import pytest
+import torch
+from torch.func import functional_call
+
+from lstm_models import build_lstm
+from lstm_models.core.scratch_fast import LSTMLayerFunction
+
+GRADCHECK_CASES = {
+    # name: (build_lstm keyword arguments, sequence length, batch or None for unbatched input, initial state)
+    "one_layer": (dict(input_size=3, hidden_size=4), 5, 2, False),
+    "initial_state": (dict(input_size=3, hidden_size=4), 4, 3, True),
+    "two_layers_initial_state": (dict(input_size=2, hidden_size=3, num_layers=2), 4, 2, True),
+    "three_layers_no_bias": (dict(input_size=2, hidden_size=3, num_layers=3, bias=False), 3, 2, True),
+    "batch_first": (dict(input_size=3, hidden_size=2, batch_first=True), 4, 2, True),
+    "unbatched": (dict(input_size=3, hidden_size=4), 5, None, True),
+    "one_step": (dict(input_size=1, hidden_size=1), 1, 1, True),
+}
+
+
+def _inputs(kwargs: dict, seq_len: int, batch: int | None, initial_state: bool):
+    generator = torch.Generator().manual_seed(0)
+
+    def draw(*shape):
+        return torch.randn(*shape, generator=generator, dtype=torch.float64, requires_grad=True)
+
+    layers, hidden = kwargs.get("num_layers", 1), kwargs["hidden_size"]
+    if batch is None:
+        x, state_shape = draw(seq_len, kwargs["input_size"]), (layers, hidden)
+    elif kwargs.get("batch_first"):
+        x, state_shape = draw(batch, seq_len, kwargs["input_size"]), (layers, batch, hidden)
+    else:
+        x, state_shape = draw(seq_len, batch, kwargs["input_size"]), (layers, batch, hidden)
+    state = (draw(*state_shape), draw(*state_shape)) if initial_state else ()
+    return x, state
+
+
+@pytest.mark.parametrize("case", GRADCHECK_CASES, ids=str)
+def test_gradcheck_over_input_state_and_weights(case):
+    kwargs, seq_len, batch, initial_state = GRADCHECK_CASES[case]
+    torch.manual_seed(0)
+    module = build_lstm("scratch_fast", **kwargs).double()
+    names = [name for name, _ in module.named_parameters()]
+    weights = tuple(p.detach().clone().requires_grad_() for _, p in module.named_parameters())
+    x, state = _inputs(kwargs, seq_len, batch, initial_state)
+
+    def run(x, *rest):
+        state_args, weight_args = rest[:len(state)], rest[len(state):]
+        hx = tuple(state_args) if state_args else None
+        output, (h_n, c_n) = functional_call(module, dict(zip(names, weight_args)), (x, hx))
+        return output, h_n, c_n
+
+    assert torch.autograd.gradcheck(run, (x, *state, *weights), eps=1e-6, atol=1e-8, rtol=1e-6)
+
+
+def test_gradcheck_layer_function_with_gradients_of_final_state_only():
+    # The backward's loop starts from grad_h_n and grad_c_n alone when the output sequence is unused.
+    generator = torch.Generator().manual_seed(1)
+    seq_len, batch, inputs, hidden = 4, 2, 3, 2
+
+    def draw(*shape):
+        return torch.randn(*shape, generator=generator, dtype=torch.float64, requires_grad=True)
+
+    args = (draw(seq_len, batch, inputs), draw(batch, hidden), draw(batch, hidden),
+            draw(4 * hidden, inputs), draw(4 * hidden, hidden), draw(4 * hidden))
+
+    def final_state(*args):
+        _, h_n, c_n = LSTMLayerFunction.apply(*args)
+        return h_n, c_n
+
+    assert torch.autograd.gradcheck(final_state, args, eps=1e-6, atol=1e-8, rtol=1e-6)
+
+
+def test_gradcheck_detects_a_wrong_backward():
+    # The check above must be able to fail: a backward that drops the path through c_{t-1} is refused.
+    class BrokenForget(LSTMLayerFunction):
+        @staticmethod
+        def backward(ctx, grad_output, grad_h_n, grad_c_n):
+            grads = list(LSTMLayerFunction.backward(ctx, grad_output, grad_h_n, grad_c_n))
+            grads[2] = torch.zeros_like(grads[2])  # the gradient of c0
+            return tuple(grads)
+
+    generator = torch.Generator().manual_seed(2)
+    args = tuple(torch.randn(*shape, generator=generator, dtype=torch.float64, requires_grad=True)
+                 for shape in [(3, 2, 2), (2, 2), (2, 2), (8, 2), (8, 2), (8,)])
+    assert not torch.autograd.gradcheck(lambda *a: BrokenForget.apply(*a)[0], args, raise_exception=False)
