@@ -3,13 +3,18 @@
 Forward, per layer:
 - the input projection of all time steps is one matrix product before the loop: ``x_proj = x @ W_ih^T + b``;
 - inside the loop only the recurrent product remains, written with ``out=`` into preallocated buffers, so a
-  step allocates nothing: one product and eight element-wise kernels, plus seven more when a backward will
-  follow, which compute the backward's per-step factors while the step's values are still in cache.
+  step allocates nothing: one product and seven element-wise kernels, plus five more when a backward will
+  follow, which compute the backward's per-step factors while the step's values are still in cache;
+- the gates live gate-major, (4, B, H), in the order (o, i, f, g), so one sigmoid covers o, i and f and every
+  element-wise kernel reads and writes contiguous memory.
 
 Backward (backpropagation through time derived by hand, ``LSTMLayerFunction.backward``):
 - the loop carries only dh and dc: five element-wise kernels and one (B, 4H) x (4H, H) product per step;
 - after the loop, the gradients of W_ih, W_hh, the biases and the input are each one large matrix product (or
   sum) over all T*B rows, which is where a CPU's matrix-multiply throughput is reached.
+
+Per-step views (x_proj[:, t], hiddens[t], ...) are made once per call with ``unbind``: at small sizes the Python
+cost of slicing inside the loop is larger than the arithmetic. docs/scratch_fast.md has the measurements.
 
 Notation (nn.LSTM's gate order i, f, g, o): z = x W_ih^T + h W_hh^T + b, i = σ(z_i), f = σ(z_f), g = tanh(z_g),
 o = σ(z_o), c_t = f c_{t-1} + i g, h_t = o tanh(c_t). With dh_t the total gradient reaching h_t and dc_t that
@@ -25,21 +30,18 @@ from torch.autograd.function import once_differentiable
 from .contract import LSTMParameters
 
 
-# Inside a layer the gates are stored gate-major, (4, ..., B, H), in the order (o, i, f, g) rather than nn.LSTM's
-# (i, f, g, o): the three sigmoid gates are then one contiguous block (one kernel), the three gates whose gradient
-# scales with dc (i, f, g) are another, and every element-wise operation reads and writes contiguous memory.
-TO_INTERNAL = (3, 0, 1, 2)  # internal gate k is nn.LSTM's gate TO_INTERNAL[k]
-TO_NN_LSTM = (1, 2, 3, 0)  # nn.LSTM's gate j is internal gate TO_NN_LSTM[j]
-
-
 def _gate_major(weight: torch.Tensor, hidden: int) -> torch.Tensor:
-    """nn.LSTM's (4H, ...) weight or (4H,) bias as (4, H, ...) in the internal gate order (a copy)."""
-    return weight.view(4, hidden, *weight.shape[1:])[list(TO_INTERNAL)]
+    """nn.LSTM's (4H, ...) weight or (4H,) bias as (4, H, ...) in the internal gate order (o, i, f, g), a copy.
+
+    Rolling nn.LSTM's (i, f, g, o) by one gate moves o to the front: the sigmoid gates o, i, f become one
+    contiguous block, and so do i, f, g, the three gates whose gradient scales with dc.
+    """
+    return torch.roll(weight.view(4, hidden, *weight.shape[1:]), 1, dims=0)
 
 
 def _nn_lstm_layout(grad: torch.Tensor) -> torch.Tensor:
     """The inverse of ``_gate_major``: a (4, H, ...) gradient in internal order as nn.LSTM's (4H, ...)."""
-    return grad[list(TO_NN_LSTM)].reshape(-1, *grad.shape[2:])
+    return torch.roll(grad, -1, dims=0).reshape(-1, *grad.shape[2:])
 
 
 class LSTMLayerFunction(torch.autograd.Function):
@@ -57,40 +59,47 @@ class LSTMLayerFunction(torch.autograd.Function):
             x_proj = torch.bmm(x_rows, w_ih.transpose(1, 2))  # (4, T*B, H)
         else:
             x_proj = torch.baddbmm(_gate_major(bias, hidden).unsqueeze(1), x_rows, w_ih.transpose(1, 2))
-        x_proj = x_proj.view(4, seq_len, batch, hidden)  # (4, T, B, H)
         w_hh_t = w_hh.transpose(1, 2)  # (4, H, H): h @ w_hh_t[k] = h W_k^T
         hiddens = x.new_empty(seq_len + 1, batch, hidden)  # h_0 .. h_T; h_1 .. h_T are the output
         hiddens[0] = h0
-        # Per-step buffers, reused: a step allocates nothing. ``companions`` holds (g, c_{t-1}, tanh c_t): what
-        # the sigmoid gates' derivatives (i, f, o order is not theirs, see below) are multiplied by.
-        gates = x.new_empty(4, batch, hidden)  # o, i, f, g
-        companions = x.new_empty(3, batch, hidden)  # tanh c_t, g, c_{t-1}: the partners of o, i, f
-        tanh_cell, cell_gate, cell = companions[0], companions[1], companions[2]
+        x_proj_steps = x_proj.view(4, seq_len, batch, hidden).unbind(1)  # T views (4, B, H)
+        hidden_steps = hiddens.unbind(0)  # T + 1 views (B, H)
+        hidden_steps_per_gate = hiddens.unsqueeze(1).expand(seq_len + 1, 4, batch, hidden).unbind(0)
+
+        # Per-step buffers, reused: a step allocates nothing.
+        gates = x.new_empty(4, batch, hidden)  # z, then o, i, f (sigmoid, in place) and z_g
+        sigmoids = gates[:3]
+        out_gate, in_gate, forget_gate = sigmoids.unbind(0)
+        cell_gate_input = gates[3]
+        # The partners of o, i, f in their gradients' factors, side by side so one kernel multiplies all three.
+        companions = x.new_empty(3, batch, hidden)
+        tanh_cell, cell_gate, cell = companions.unbind(0)  # tanh c_t, g, c_{t-1}
         cell.copy_(c0)
         next_cell, in_times_cell = x.new_empty(batch, hidden), x.new_empty(batch, hidden)
         if needs_grad:
             # What the backward needs, computed while each step's values are in cache (the same products over all
             # steps at once, after the loop, stream everything through memory again).
-            dz_factors = x.new_empty(4, seq_len, batch, hidden)  # dz = [dh, dc, dc, dc] * dz_factors
+            dz_factors = x.new_empty(seq_len, 4, batch, hidden)  # dz = [dh, dc, dc, dc] * dz_factors
             dc_from_dh = x.new_empty(seq_len, batch, hidden)  # o (1 - tanh²c)
             forget = x.new_empty(seq_len, batch, hidden)  # f, for dc_{t-1} = dc_t f_t
+            factor_steps, dc_from_dh_steps, forget_steps = dz_factors.unbind(0), dc_from_dh.unbind(0), forget.unbind(0)
             sig_grad = x.new_empty(3, batch, hidden)  # σ'(z) = σ (1 - σ) for o, i, f
         for t in range(seq_len):
-            torch.baddbmm(x_proj[:, t], hiddens[t].expand(4, batch, hidden), w_hh_t, out=gates)  # z
-            sigmoids = gates[:3].sigmoid_()  # o, i, f
-            out_gate, in_gate, forget_gate = sigmoids[0], sigmoids[1], sigmoids[2]
-            torch.tanh(gates[3], out=cell_gate)  # g
+            torch.baddbmm(x_proj_steps[t], hidden_steps_per_gate[t], w_hh_t, out=gates)  # z
+            sigmoids.sigmoid_()  # o, i, f
+            torch.tanh(cell_gate_input, out=cell_gate)  # g
             torch.mul(in_gate, cell_gate, out=in_times_cell)
             torch.mul(forget_gate, cell, out=next_cell).add_(in_times_cell)  # c_t = f c_{t-1} + i g
             torch.tanh(next_cell, out=tanh_cell)
-            torch.mul(out_gate, tanh_cell, out=hiddens[t + 1])  # h_t = o tanh(c_t)
+            torch.mul(out_gate, tanh_cell, out=hidden_steps[t + 1])  # h_t = o tanh(c_t)
             if needs_grad:
+                factors = factor_steps[t]  # (4, B, H)
                 torch.addcmul(sigmoids, sigmoids, sigmoids, value=-1, out=sig_grad)
-                # o(1-o) tanh c, i(1-i) g, f(1-f) c_{t-1}: three factors in one kernel.
-                torch.mul(sig_grad, companions, out=dz_factors[:3, t])
-                torch.addcmul(in_gate, in_times_cell, cell_gate, value=-1, out=dz_factors[3, t])  # i (1 - g²)
-                torch.addcmul(out_gate, hiddens[t + 1], tanh_cell, value=-1, out=dc_from_dh[t])  # o(1-tanh²c)
-                forget[t] = forget_gate
+                torch.mul(sig_grad, companions, out=factors[:3])  # o(1-o) tanh c, i(1-i) g, f(1-f) c_{t-1}
+                torch.addcmul(in_gate, in_times_cell, cell_gate, value=-1, out=factors[3])  # i (1 - g²)
+                torch.addcmul(out_gate, hidden_steps[t + 1], tanh_cell, value=-1,
+                              out=dc_from_dh_steps[t])  # o (1 - tanh²c)
+                forget_steps[t].copy_(forget_gate)
             cell.copy_(next_cell)
         if needs_grad:
             ctx.save_for_backward(x, w_ih, w_hh, hiddens, dz_factors, dc_from_dh, forget)
@@ -106,18 +115,22 @@ class LSTMLayerFunction(torch.autograd.Function):
         # dz of every step, filled backwards, gate-minor (T, B, 4, H) so that one step's dz is a (B, 4H) matrix
         # and dh_{t-1} = dz W_hh is a single product (four products of a quarter the size run slower).
         grad_gates = x.new_empty(seq_len, batch, 4, hidden)
+        grad_steps_per_gate = grad_gates.transpose(1, 2).unbind(0)  # T views (4, B, H)
+        grad_step_rows = grad_gates.view(seq_len, batch, 4 * hidden).unbind(0)  # T views (B, 4H)
+        factor_steps, dc_from_dh_steps, forget_steps = dz_factors.unbind(0), dc_from_dh.unbind(0), forget.unbind(0)
+        output_grad_steps = grad_output.unbind(0) if grad_output is not None else None
         w_hh_rows = w_hh.view(4 * hidden, hidden)  # (4H, H), internal gate order
         dh = grad_h_n.clone() if grad_h_n is not None else x.new_zeros(batch, hidden)  # (B, H)
         dc = grad_c_n.clone() if grad_c_n is not None else x.new_zeros(batch, hidden)  # (B, H)
         for t in range(seq_len - 1, -1, -1):
-            if grad_output is not None:
-                dh.add_(grad_output[t])
-            dc.addcmul_(dh, dc_from_dh[t])  # the path through h_t = o tanh(c_t)
-            step_grad = grad_gates[t].transpose(0, 1)  # (4, B, H) view of (B, 4, H)
-            torch.mul(dz_factors[0, t], dh, out=step_grad[0])  # dz_o
-            torch.mul(dz_factors[1:, t], dc, out=step_grad[1:])  # dz_i, dz_f, dz_g
-            torch.mm(grad_gates[t].view(batch, 4 * hidden), w_hh_rows, out=dh)  # dh_{t-1} = dz W_hh  (B, H)
-            dc.mul_(forget[t])  # dc_{t-1} = dc_t f_t
+            if output_grad_steps is not None:
+                dh.add_(output_grad_steps[t])
+            dc.addcmul_(dh, dc_from_dh_steps[t])  # the path through h_t = o tanh(c_t)
+            step_grad, factors = grad_steps_per_gate[t], factor_steps[t]  # (4, B, H) each
+            torch.mul(factors[0], dh, out=step_grad[0])  # dz_o
+            torch.mul(factors[1:], dc, out=step_grad[1:])  # dz_i, dz_f, dz_g
+            torch.mm(grad_step_rows[t], w_hh_rows, out=dh)  # dh_{t-1} = dz W_hh   (B, H)
+            dc.mul_(forget_steps[t])  # dc_{t-1} = dc_t f_t
 
         # After the loop: one large product per gradient, over all T*B rows.
         grad_rows = grad_gates.view(seq_len * batch, 4 * hidden)  # (T*B, 4H), internal gate order
