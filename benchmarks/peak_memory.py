@@ -3,17 +3,20 @@
     python -m benchmarks.peak_memory scratch_fast medium [--device cpu]
 
 Prints one JSON line: ``baseline_mib`` (after the module, its weights and the inputs exist), ``peak_mib`` and
-``step_mib`` (the step's peak above that baseline). On CPU the figures are the process's peak resident set size
-(``ru_maxrss``), which is why each measurement needs a process of its own: the high-water mark never goes down.
-On CUDA they are ``torch.cuda.max_memory_allocated``.
+``step_mib`` (the step's peak above that baseline). On CPU (Linux) the figures are the process's resident set:
+the baseline is ``VmRSS`` and the peak ``VmHWM`` from /proc/self/status, with the high-water mark reset to the
+baseline just before the step (``/proc/self/clear_refs``). ``ru_maxrss`` would not do: Linux carries it across
+``fork`` and ``exec``, so a child of a large pytest process starts with its parent's peak. A fresh process per
+measurement keeps earlier allocations (other implementations, other shapes) out of the figure. On CUDA the
+figures are ``torch.cuda.memory_allocated`` and ``max_memory_allocated`` after ``reset_peak_memory_stats``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
+from pathlib import Path
 
 import torch
 
@@ -23,21 +26,37 @@ from benchmarks.timing import Passes, build_for
 MIB = 2 ** 20
 
 
-def peak_bytes(device: str) -> int:
+def _status_bytes(field: str) -> int:
+    """A memory field of /proc/self/status (reported in kB), in bytes."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"/proc/self/status has no {field} line")
+
+
+def start_peak_tracking(device: str) -> int:
+    """The current memory in use, with the peak reset to it; returns the baseline in bytes."""
+    if device == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        return torch.cuda.memory_allocated()
+    Path("/proc/self/clear_refs").write_text("5")  # 5: reset the peak RSS (VmHWM) to the current RSS
+    return _status_bytes("VmRSS")
+
+
+def peak_since_start(device: str) -> int:
     if device == "cuda":
         torch.cuda.synchronize()
         return torch.cuda.max_memory_allocated()
-    # Linux reports ru_maxrss in KiB (macOS in bytes).
-    scale = 1 if sys.platform == "darwin" else 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
+    return _status_bytes("VmHWM")
 
 
 def measure(impl: str, shape_name: str, device: str) -> dict:
     shape = SHAPES[shape_name]
     passes = Passes(build_for(impl, shape, device), shape, device)
-    baseline = peak_bytes(device)
+    baseline = start_peak_tracking(device)
     passes.forward_backward()
-    peak = peak_bytes(device)
+    peak = peak_since_start(device)
     passes.check_results()
     passes.check_gradients()
     return {"impl": impl, "shape": shape_name, "device": device, "baseline_mib": baseline / MIB,
@@ -50,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("shape", choices=list(SHAPES), help="a named shape of the benchmark grid")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     args = parser.parse_args(argv)
+    if args.device == "cpu" and not Path("/proc/self/clear_refs").exists():
+        parser.error("--device cpu: peak memory is read from /proc/self (Linux only), which this machine lacks")
     print(json.dumps(measure(args.impl, args.shape, args.device)))
     return 0
 

@@ -24,6 +24,8 @@ def load_results(path: Path) -> pd.DataFrame:
     rows = []
     for bench in data.get("benchmarks", []):
         info, stats = bench["extra_info"], bench["stats"]
+        if info.get("pass") == "memory":
+            continue  # benchmarks/test_peak_memory.py: its time is a process start-up, not a pass
         rows.append({"impl": info["impl"], "device": info["device"], "pass": info["pass"], "shape": info["shape"],
                      "threads": info["threads"], "flops": info["flops"], "sweep": info.get("sweep"),
                      "value": info.get("value"), "median_s": stats["median"], "min_s": stats["min"],
