@@ -1,0 +1,40 @@
+"""The benchmark suite's helper commands: the A/B comparison and the fresh-process peak-memory probe."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from benchmarks import ab_compare
+from tests.conftest import REPO
+
+
+def test_ab_compare_prints_medians_and_ratios(capsys):
+    assert ab_compare.main(["--shape", "toy", "--rounds", "1", "--impls", "native,scratch_fast"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if "x native" in line]
+    assert len(lines) == 4  # two passes x two implementations
+    assert all(float(line.split()[-2].rstrip("x")) > 0 for line in lines)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--impls", "native,lstm9"], "--impls"),
+    (["--impls", "native"], "--impls"),
+    (["--rounds", "0"], "--rounds"),
+    (["--shape", "huge"], "--shape"),
+])
+def test_ab_compare_refuses_bad_arguments(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        ab_compare.main(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_peak_memory_probe_reports_a_step_above_its_baseline():
+    done = subprocess.run([sys.executable, "-m", "benchmarks.peak_memory", "scratch_fast", "medium"], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    # The step must at least hold its (T, B, H) float32 output: 100 * 64 * 256 * 4 bytes = 6.25 MiB.
+    assert result["step_mib"] >= 6.25
+    assert result["peak_mib"] == pytest.approx(result["baseline_mib"] + result["step_mib"])
