@@ -12,7 +12,7 @@ from lstm_models.training import LSTMRegressor
 
 from .comparison import epochs_to_converge
 from .config import TrainConfig
-from .datasets import example_input
+from .datasets import example_input, log_dataset
 from .environment import environment_tags
 from .metrics_logger import MlflowEpochLogger
 from .model_logging import log_regressor
@@ -61,14 +61,17 @@ def final_metrics(config: TrainConfig, model: LSTMRegressor, datamodule, epoch_l
     return finals
 
 
-def train_child(config: TrainConfig, impl: str, seed: int, datamodule, dataset, progress_bar: bool) -> ChildResult:
-    """Train ``impl`` from ``seed`` inside a nested MLflow run and log params, tags, metrics, dataset and model."""
+def train_child(config: TrainConfig, impl: str, seed: int, datamodule, dataset, progress_bar: bool,
+                parent: mlflow.entities.Run) -> ChildResult:
+    """Train ``impl`` from ``seed`` in a run nested under ``parent`` and log params, tags, metrics, dataset and
+    model. The parent is named explicitly: in a worker process MLflow's stack of active runs starts empty."""
     device = device_of(config)
-    with mlflow.start_run(run_name=f"{impl}-seed{seed}", nested=True) as run:
+    with mlflow.start_run(run_name=f"{impl}-seed{seed}", nested=True, parent_run_id=parent.info.run_id,
+                          experiment_id=parent.info.experiment_id) as run:
         result = ChildResult(impl, seed, run.info.run_id)
         mlflow.log_params({**config.as_params(), "impl": impl, "seed": str(seed)})
         mlflow.set_tags({**environment_tags(device), "lstm_bench.role": "training", "lstm_bench.impl": impl})
-        mlflow.log_input(dataset, context="training")
+        log_dataset(dataset, context="training")
         L.seed_everything(seed, verbose=False)
         model = LSTMRegressor(impl, input_size=1, hidden_size=config.hidden_size, num_layers=config.num_layers,
                               lr=config.lr, init=config.init)

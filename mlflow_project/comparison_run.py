@@ -9,10 +9,11 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
-from .child_run import ChildResult, device_of, train_child
+from .child_pool import train_children
+from .child_run import ChildResult, device_of
 from .comparison import display_table, write_comparison
 from .config import TrainConfig
-from .datasets import mlflow_dataset
+from .datasets import log_dataset, mlflow_dataset
 from .environment import environment_tags
 
 
@@ -52,18 +53,29 @@ def run_comparison(config: TrainConfig, raw_params: dict[str, str], datamodule, 
     with mlflow.start_run(run_name=f"compare-{datamodule.describe()['name']}") as parent:
         log_new_params(raw_params)
         mlflow.set_tags({**environment_tags(device_of(config)), "lstm_bench.role": "comparison"})
+        # Logged here first, so the children (possibly several processes at once) link to an existing record.
+        log_dataset(dataset, context="comparison")
         results: list[ChildResult] = []
-        total = len(config.runs)
+        total, workers = len(config.runs), config.worker_count
         started = time.perf_counter()
-        for index, (impl, seed) in enumerate(config.runs, start=1):
-            print(f"[{index}/{total}] {impl}-seed{seed}: {config.max_epochs} epochs on {datamodule.describe()['name']}",
+        name = datamodule.describe()["name"]
+        if workers > 1:
+            print(f"Training {total} runs ({config.max_epochs} epochs each on {name}) in {workers} worker processes",
                   flush=True)
-            result = train_child(config, impl, seed, datamodule, dataset, progress_bar)
+        else:
+            impl, seed = config.runs[0]
+            print(f"[1/{total}] {impl}-seed{seed}: {config.max_epochs} epochs on {name}", flush=True)
+        for index, result in enumerate(train_children(config, datamodule, dataset, progress_bar, parent), start=1):
             results.append(result)
             shown = ", ".join(f"{k.removeprefix('final_')}={v:.4g}" for k, v in result.finals.items()
                               if k.startswith("final_"))
-            print(f"[{index}/{total}] {impl}-seed{seed}: done in {result.finals['training_seconds']:.1f} s ({shown})",
-                  flush=True)
+            print(f"[{index}/{total}] {result.impl}-seed{result.seed}: done in "
+                  f"{result.finals['training_seconds']:.1f} s ({shown})", flush=True)
+            if workers == 1 and index < total:
+                impl, seed = config.runs[index]
+                print(f"[{index + 1}/{total}] {impl}-seed{seed}: {config.max_epochs} epochs on {name}", flush=True)
+        order = {run: position for position, run in enumerate(config.runs)}
+        results.sort(key=lambda result: order[result.impl, result.seed])
         with tempfile.TemporaryDirectory() as scratch:
             folder = Path(scratch) / "comparison"
             summary = write_comparison(runs_frame(results), histories_frame(results), labels, folder)

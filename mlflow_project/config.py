@@ -8,6 +8,7 @@ parameter and what is allowed.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -46,6 +47,9 @@ class TrainConfig:
     window: int = 10
     column: str = ""
     val_fraction: float = 0.2
+    # Children trained at once, each in its own process: 'auto' is one per CPU core (at the tutorial's sizes a
+    # child is one busy Python thread, so two cores train two children in the time of one).
+    workers: str = "auto"
 
     def as_params(self) -> dict[str, str]:
         """The configuration as MLflow parameters, under the MLproject's names."""
@@ -57,6 +61,15 @@ class TrainConfig:
     @property
     def runs(self) -> list[tuple[str, int]]:
         return [(impl, seed) for impl in self.impls for seed in self.seeds]
+
+    @property
+    def worker_count(self) -> int:
+        """Processes that train children at once: 1 unless training runs in this process's CPU alone."""
+        if self.workers != "auto":
+            return min(int(self.workers), len(self.runs))
+        if self.accelerator != "cpu" or self.strategy != "auto" or self.devices != "1":
+            return 1
+        return max(1, min(os.cpu_count() or 1, len(self.runs)))
 
 
 def _positive_int(parameter: str, text: str) -> int:
@@ -142,6 +155,13 @@ def parse_val_fraction(text: str) -> float:
     return value
 
 
+def parse_workers(text: str) -> str:
+    text = str(text).strip()
+    if text == "auto" or (text.isdigit() and int(text) >= 1):
+        return text
+    raise ConfigError("workers", "must be 'auto' or a positive integer", text)
+
+
 def build_config(raw: dict[str, str]) -> TrainConfig:
     """Check every raw (text) parameter and return the configuration; raises ConfigError on the first bad one."""
     config = TrainConfig(
@@ -160,6 +180,7 @@ def build_config(raw: dict[str, str]) -> TrainConfig:
         window=_positive_int("window", raw.get("window", "10")),
         column=str(raw.get("column", "") or "").strip(),
         val_fraction=parse_val_fraction(raw.get("val_fraction", "0.2")),
+        workers=parse_workers(raw.get("workers", "auto")),
     )
     check_combinations(config)
     return config
@@ -172,6 +193,10 @@ def check_combinations(config: TrainConfig) -> None:
             if getattr(config, parameter) != 1:
                 raise ConfigError(parameter, "must be 1 when impls includes statquest (the tutorial's unit is 1x1)",
                                   str(getattr(config, parameter)))
+    if config.workers not in ("auto", "1") and (config.accelerator != "cpu" or config.strategy != "auto"
+                                                 or config.devices != "1"):
+        raise ConfigError("workers", "must be 1 or auto unless accelerator=cpu, strategy=auto and devices=1 "
+                          "(Lightning's own strategies manage their processes)", config.workers)
     if config.accelerator in ("gpu", "cuda"):
         import torch
 

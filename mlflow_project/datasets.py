@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import mlflow
 import numpy as np
 import pandas as pd
@@ -42,3 +44,21 @@ def example_input(datamodule) -> np.ndarray:
     if isinstance(datamodule, CompaniesDataModule):
         return datamodule.inputs.numpy().astype(np.float32)
     return datamodule.windows.train_inputs[:2].numpy().astype(np.float32)
+
+
+def log_dataset(dataset, context: str, attempts: int = 5) -> None:
+    """``mlflow.log_input`` that survives concurrent writers.
+
+    MLflow records a dataset once per experiment: it looks for the (name, digest) row and inserts it when absent.
+    Two processes logging the same new dataset at once (parallel workers, or comparisons started together) can
+    both find it absent, and the second insert then fails on the unique constraint. The row exists by then, so
+    logging again links to it.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            mlflow.log_input(dataset, context=context)
+            return
+        except mlflow.exceptions.MlflowException as error:
+            if "UNIQUE constraint" not in str(error) and "duplicate key" not in str(error) or attempt == attempts:
+                raise
+            time.sleep(0.05 * attempt)

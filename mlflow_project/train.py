@@ -37,6 +37,8 @@ HELP = {
     "window": "past values per input sequence (sunspots and CSV data)",
     "column": "CSV column holding the series (default: the last column)",
     "val_fraction": "last fraction of the series' windows kept for validation (sunspots and CSV data)",
+    "workers": "children trained at once, each in its own process: a count, or 'auto' (one per CPU core when "
+               "training on one CPU device, else 1)",
 }
 
 

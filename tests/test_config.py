@@ -37,12 +37,22 @@ def test_values_are_parsed():
     ("devices", "0", "devices: must be 'auto' or a positive integer"),
     ("strategy", "magic", "strategy: must be one of auto"),
     ("val_fraction", "1.5", "val_fraction: must be a number in [0, 1)"),
+    ("workers", "0", "workers: must be 'auto' or a positive integer"),
+    ("workers", "two", "workers: must be 'auto' or a positive integer"),
 ])
 def test_bad_values_are_named(parameter, value, message):
     with pytest.raises(ConfigError) as error:
         build_config({parameter: value})
     assert str(error.value).startswith(message) and error.value.parameter == parameter
     assert "\n" not in str(error.value)
+
+
+def test_worker_count():
+    assert build_config({"workers": "3", "impls": "native", "seeds": "0,1"}).worker_count == 2  # never above runs
+    assert build_config({"workers": "auto", "impls": "native", "seeds": "0"}).worker_count == 1
+    assert build_config({"workers": "auto", "strategy": "ddp"}).worker_count == 1  # Lightning owns the processes
+    with pytest.raises(ConfigError, match="^workers: must be 1 or auto unless"):
+        build_config({"workers": "2", "strategy": "ddp"})
 
 
 def test_statquest_needs_size_one():
