@@ -90,3 +90,28 @@ def test_gradcheck_detects_a_wrong_backward():
     args = tuple(torch.randn(*shape, generator=generator, dtype=torch.float64, requires_grad=True)
                  for shape in [(3, 2, 2), (2, 2), (2, 2), (8, 2), (8, 2), (8,)])
     assert not torch.autograd.gradcheck(lambda *a: BrokenForget.apply(*a)[0], args, raise_exception=False)
+
+
+def test_inference_path_matches_the_autograd_path():
+    # Without grad, scratch_fast skips the autograd.Function; both paths must compute the same function.
+    torch.manual_seed(0)
+    module = build_lstm("scratch_fast", 3, 5, num_layers=2).double()
+    x = torch.randn(6, 4, 3, dtype=torch.float64)
+    trained_output, (trained_h, trained_c) = module(x.requires_grad_())
+    with torch.no_grad():
+        output, (h_n, c_n) = module(x)
+    assert not output.requires_grad
+    for got, want in ((output, trained_output), (h_n, trained_h), (c_n, trained_c)):
+        torch.testing.assert_close(got, want.detach(), rtol=0, atol=0)
+
+
+def test_exports_with_a_dynamic_batch():
+    # What MLflow's pt2 model format needs: torch.export with the batch dimension left free.
+    from lstm_models.training import LSTMRegressor
+
+    torch.manual_seed(0)
+    model = LSTMRegressor("scratch_fast", hidden_size=3).eval()
+    example = torch.tensor([[0.0, 0.5, 0.25, 1.0], [1.0, 0.5, 0.25, 1.0]])
+    exported = torch.export.export(model, (example,), dynamic_shapes=({0: torch.export.Dim("batch")},))
+    batch_of_three = torch.rand(3, 4)
+    torch.testing.assert_close(exported.module()(batch_of_three), model(batch_of_three))

@@ -44,67 +44,75 @@ def _nn_lstm_layout(grad: torch.Tensor) -> torch.Tensor:
     return torch.roll(grad, -1, dims=0).reshape(-1, *grad.shape[2:])
 
 
+def layer_forward(x, h0, c0, weight_ih, weight_hh, bias, needs_grad: bool):
+    """One layer's forward: x (T, B, I), h0/c0 (B, H), bias (4H,) or None -> output (T, B, H), h_n (B, H),
+    c_n (B, H), and what the backward needs (None unless ``needs_grad``)."""
+    seq_len, batch, input_size = x.shape
+    hidden = h0.shape[1]
+    w_ih, w_hh = _gate_major(weight_ih, hidden), _gate_major(weight_hh, hidden)  # (4, H, I), (4, H, H)
+    x_rows = x.reshape(seq_len * batch, input_size).expand(4, seq_len * batch, input_size)
+    if bias is None:
+        x_proj = torch.bmm(x_rows, w_ih.transpose(1, 2))  # (4, T*B, H)
+    else:
+        x_proj = torch.baddbmm(_gate_major(bias, hidden).unsqueeze(1), x_rows, w_ih.transpose(1, 2))
+    w_hh_t = w_hh.transpose(1, 2)  # (4, H, H): h @ w_hh_t[k] = h W_k^T
+    hiddens = x.new_empty(seq_len + 1, batch, hidden)  # h_0 .. h_T; h_1 .. h_T are the output
+    hiddens[0] = h0
+    x_proj_steps = x_proj.view(4, seq_len, batch, hidden).unbind(1)  # T views (4, B, H)
+    hidden_steps = hiddens.unbind(0)  # T + 1 views (B, H)
+    hidden_steps_per_gate = hiddens.unsqueeze(1).expand(seq_len + 1, 4, batch, hidden).unbind(0)
+
+    # Per-step buffers, reused: a step allocates nothing.
+    gates = x.new_empty(4, batch, hidden)  # z, then o, i, f (sigmoid, in place) and z_g
+    sigmoids = gates[:3]
+    out_gate, in_gate, forget_gate = sigmoids.unbind(0)
+    cell_gate_input = gates[3]
+    # The partners of o, i, f in their gradients' factors, side by side so one kernel multiplies all three.
+    companions = x.new_empty(3, batch, hidden)
+    tanh_cell, cell_gate, cell = companions.unbind(0)  # tanh c_t, g, c_{t-1}
+    cell.copy_(c0)
+    next_cell, in_times_cell = x.new_empty(batch, hidden), x.new_empty(batch, hidden)
+    if needs_grad:
+        # What the backward needs, computed while each step's values are in cache (the same products over all
+        # steps at once, after the loop, stream everything through memory again).
+        dz_factors = x.new_empty(seq_len, 4, batch, hidden)  # dz = [dh, dc, dc, dc] * dz_factors
+        dc_from_dh = x.new_empty(seq_len, batch, hidden)  # o (1 - tanh²c)
+        forget = x.new_empty(seq_len, batch, hidden)  # f, for dc_{t-1} = dc_t f_t
+        factor_steps, dc_from_dh_steps, forget_steps = dz_factors.unbind(0), dc_from_dh.unbind(0), forget.unbind(0)
+        sig_grad = x.new_empty(3, batch, hidden)  # σ'(z) = σ (1 - σ) for o, i, f
+    for t in range(seq_len):
+        torch.baddbmm(x_proj_steps[t], hidden_steps_per_gate[t], w_hh_t, out=gates)  # z
+        sigmoids.sigmoid_()  # o, i, f
+        torch.tanh(cell_gate_input, out=cell_gate)  # g
+        torch.mul(in_gate, cell_gate, out=in_times_cell)
+        torch.mul(forget_gate, cell, out=next_cell).add_(in_times_cell)  # c_t = f c_{t-1} + i g
+        torch.tanh(next_cell, out=tanh_cell)
+        torch.mul(out_gate, tanh_cell, out=hidden_steps[t + 1])  # h_t = o tanh(c_t)
+        if needs_grad:
+            factors = factor_steps[t]  # (4, B, H)
+            torch.addcmul(sigmoids, sigmoids, sigmoids, value=-1, out=sig_grad)
+            torch.mul(sig_grad, companions, out=factors[:3])  # o(1-o) tanh c, i(1-i) g, f(1-f) c_{t-1}
+            torch.addcmul(in_gate, in_times_cell, cell_gate, value=-1, out=factors[3])  # i (1 - g²)
+            torch.addcmul(out_gate, hidden_steps[t + 1], tanh_cell, value=-1,
+                          out=dc_from_dh_steps[t])  # o (1 - tanh²c)
+            forget_steps[t].copy_(forget_gate)
+        cell.copy_(next_cell)
+    saved = (x, w_ih, w_hh, hiddens, dz_factors, dc_from_dh, forget) if needs_grad else None
+    return hiddens[1:], hiddens[seq_len].clone(), cell.clone(), saved  # (T, B, H), (B, H), (B, H)
+
+
+
 class LSTMLayerFunction(torch.autograd.Function):
     """One LSTM layer over a whole sequence, with a hand-written backward."""
 
     @staticmethod
     def forward(ctx, x, h0, c0, weight_ih, weight_hh, bias):
         """x (T, B, I), h0/c0 (B, H), bias (4H,) or None -> output (T, B, H), h_n (B, H), c_n (B, H)."""
-        seq_len, batch, input_size = x.shape
-        hidden = h0.shape[1]
-        needs_grad = any(ctx.needs_input_grad)
-        w_ih, w_hh = _gate_major(weight_ih, hidden), _gate_major(weight_hh, hidden)  # (4, H, I), (4, H, H)
-        x_rows = x.reshape(seq_len * batch, input_size).expand(4, seq_len * batch, input_size)
-        if bias is None:
-            x_proj = torch.bmm(x_rows, w_ih.transpose(1, 2))  # (4, T*B, H)
-        else:
-            x_proj = torch.baddbmm(_gate_major(bias, hidden).unsqueeze(1), x_rows, w_ih.transpose(1, 2))
-        w_hh_t = w_hh.transpose(1, 2)  # (4, H, H): h @ w_hh_t[k] = h W_k^T
-        hiddens = x.new_empty(seq_len + 1, batch, hidden)  # h_0 .. h_T; h_1 .. h_T are the output
-        hiddens[0] = h0
-        x_proj_steps = x_proj.view(4, seq_len, batch, hidden).unbind(1)  # T views (4, B, H)
-        hidden_steps = hiddens.unbind(0)  # T + 1 views (B, H)
-        hidden_steps_per_gate = hiddens.unsqueeze(1).expand(seq_len + 1, 4, batch, hidden).unbind(0)
-
-        # Per-step buffers, reused: a step allocates nothing.
-        gates = x.new_empty(4, batch, hidden)  # z, then o, i, f (sigmoid, in place) and z_g
-        sigmoids = gates[:3]
-        out_gate, in_gate, forget_gate = sigmoids.unbind(0)
-        cell_gate_input = gates[3]
-        # The partners of o, i, f in their gradients' factors, side by side so one kernel multiplies all three.
-        companions = x.new_empty(3, batch, hidden)
-        tanh_cell, cell_gate, cell = companions.unbind(0)  # tanh c_t, g, c_{t-1}
-        cell.copy_(c0)
-        next_cell, in_times_cell = x.new_empty(batch, hidden), x.new_empty(batch, hidden)
-        if needs_grad:
-            # What the backward needs, computed while each step's values are in cache (the same products over all
-            # steps at once, after the loop, stream everything through memory again).
-            dz_factors = x.new_empty(seq_len, 4, batch, hidden)  # dz = [dh, dc, dc, dc] * dz_factors
-            dc_from_dh = x.new_empty(seq_len, batch, hidden)  # o (1 - tanh²c)
-            forget = x.new_empty(seq_len, batch, hidden)  # f, for dc_{t-1} = dc_t f_t
-            factor_steps, dc_from_dh_steps, forget_steps = dz_factors.unbind(0), dc_from_dh.unbind(0), forget.unbind(0)
-            sig_grad = x.new_empty(3, batch, hidden)  # σ'(z) = σ (1 - σ) for o, i, f
-        for t in range(seq_len):
-            torch.baddbmm(x_proj_steps[t], hidden_steps_per_gate[t], w_hh_t, out=gates)  # z
-            sigmoids.sigmoid_()  # o, i, f
-            torch.tanh(cell_gate_input, out=cell_gate)  # g
-            torch.mul(in_gate, cell_gate, out=in_times_cell)
-            torch.mul(forget_gate, cell, out=next_cell).add_(in_times_cell)  # c_t = f c_{t-1} + i g
-            torch.tanh(next_cell, out=tanh_cell)
-            torch.mul(out_gate, tanh_cell, out=hidden_steps[t + 1])  # h_t = o tanh(c_t)
-            if needs_grad:
-                factors = factor_steps[t]  # (4, B, H)
-                torch.addcmul(sigmoids, sigmoids, sigmoids, value=-1, out=sig_grad)
-                torch.mul(sig_grad, companions, out=factors[:3])  # o(1-o) tanh c, i(1-i) g, f(1-f) c_{t-1}
-                torch.addcmul(in_gate, in_times_cell, cell_gate, value=-1, out=factors[3])  # i (1 - g²)
-                torch.addcmul(out_gate, hidden_steps[t + 1], tanh_cell, value=-1,
-                              out=dc_from_dh_steps[t])  # o (1 - tanh²c)
-                forget_steps[t].copy_(forget_gate)
-            cell.copy_(next_cell)
-        if needs_grad:
-            ctx.save_for_backward(x, w_ih, w_hh, hiddens, dz_factors, dc_from_dh, forget)
+        output, h_n, c_n, saved = layer_forward(x, h0, c0, weight_ih, weight_hh, bias, any(ctx.needs_input_grad))
+        if saved is not None:
+            ctx.save_for_backward(*saved)
         ctx.has_bias = bias is not None
-        return hiddens[1:], hiddens[seq_len].clone(), cell.clone()  # (T, B, H), (B, H), (B, H)
+        return output, h_n, c_n
 
     @staticmethod
     @once_differentiable
@@ -148,6 +156,14 @@ class LSTMLayerFunction(torch.autograd.Function):
         return grad_x, dh, dc, grad_weight_ih, grad_weight_hh, grad_bias
 
 
+def needs_autograd(tensors) -> bool:
+    """Whether the layer must record a graph: grad mode on, a tensor requiring grad, and not being exported
+    (``torch.export`` then traces the plain tensor operations, which export faster and without a custom op)."""
+    if not torch.is_grad_enabled() or torch.compiler.is_exporting():
+        return False
+    return any(t is not None and t.requires_grad for t in tensors)
+
+
 class ScratchFastLSTM(LSTMParameters):
     """nn.LSTM's contract and weights; each layer runs as one ``LSTMLayerFunction``."""
 
@@ -159,7 +175,12 @@ class ScratchFastLSTM(LSTMParameters):
             weight_ih, weight_hh, bias_ih, bias_hh = self.layer_weights(layer)
             # nn.LSTM's two biases always appear as a sum: one bias vector, whose gradient serves both.
             bias = None if bias_ih is None else bias_ih + bias_hh  # (4H,)
-            x, h, c = LSTMLayerFunction.apply(x.contiguous(), h0[layer], c0[layer], weight_ih, weight_hh, bias)
+            args = (x.contiguous(), h0[layer], c0[layer], weight_ih, weight_hh, bias)
+            if needs_autograd(args):
+                x, h, c = LSTMLayerFunction.apply(*args)
+            else:  # inference and export: the same arithmetic without autograd's bookkeeping
+                with torch.no_grad():  # the out= kernels refuse to run where autograd could be watching
+                    x, h, c, _ = layer_forward(*args, needs_grad=False)
             final_h.append(h)
             final_c.append(c)
         if self.num_layers == 1:  # one kernel fewer than stack, which counts at the tutorial's sizes
