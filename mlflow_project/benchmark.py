@@ -21,6 +21,7 @@ from .comparison_run import log_new_params
 from .config import ConfigError, parse_choice, parse_impls
 from .environment import PROJECT_ROOT, environment_tags
 from .train import EXIT_BAD_PARAMETER, fail_launching_run
+from .tracking_store import TrackingServerUnreachable, prepare_tracking_store
 
 DEVICE_CHOICES = ("cpu", "cuda", "all")
 
@@ -75,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        prepare_tracking_store()
+    except TrackingServerUnreachable as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_PARAMETER
     try:
         args.impls = parse_impls(args.impls)
         args.shapes = parse_shapes(args.shapes)

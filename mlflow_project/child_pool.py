@@ -9,19 +9,34 @@ the parent run as MLflow's active run, so ``train_child`` opens its nested run e
 from __future__ import annotations
 
 import multiprocessing
+import os
+import signal
 from collections.abc import Iterator
 
 import mlflow
 
 from .child_run import ChildResult, train_child
 from .config import TrainConfig
+from .interruption import HANDLED_SIGNALS, Interrupted
 
 # What every worker trains from, set just before the fork; workers read their inherited copy.
 _shared_job: dict = {}
+# In a worker: whether a child run is being trained (and so must be ended KILLED on a signal).
+_training = False
 
 
-def _forget_parent_connections() -> None:
-    """Runs first in each worker: no connection or thread pool is shared with the parent or a sibling."""
+def _on_signal_in_worker(signum, frame) -> None:
+    """SIGTERM comes from the pool being torn down, SIGINT from Ctrl+C reaching the whole process group."""
+    if _training:
+        raise Interrupted(signum)  # train_child ends its run KILLED, then _train_in_worker exits
+    os._exit(128 + signum)  # idle: nothing to clean up
+
+
+def _prepare_worker() -> None:
+    """Runs first in each worker: its own signal handling, and no connection or thread pool shared with the
+    parent or a sibling."""
+    for handled in HANDLED_SIGNALS:
+        signal.signal(handled, _on_signal_in_worker)
     import torch
 
     # One thread per worker: the workers already use every core, and OpenMP's pool is not fork-safe.
@@ -40,9 +55,17 @@ def _forget_parent_connections() -> None:
 
 
 def _train_in_worker(run: tuple[str, int]) -> ChildResult:
+    global _training
     impl, seed = run
     job = _shared_job
-    return train_child(job["config"], impl, seed, job["datamodule"], job["dataset"], False, job["parent"])
+    _training = True
+    try:
+        return train_child(job["config"], impl, seed, job["datamodule"], job["dataset"], False, job["parent"])
+    except Interrupted as interruption:
+        # The run is ended KILLED; the pool is being torn down and waits for this process to go.
+        os._exit(interruption.exit_status)
+    finally:
+        _training = False
 
 
 def train_children(config: TrainConfig, datamodule, dataset, progress_bar: bool,
@@ -55,7 +78,7 @@ def train_children(config: TrainConfig, datamodule, dataset, progress_bar: bool,
         return
     _shared_job.update(config=config, datamodule=datamodule, dataset=dataset, parent=parent)
     try:
-        with multiprocessing.get_context("fork").Pool(workers, initializer=_forget_parent_connections) as pool:
+        with multiprocessing.get_context("fork").Pool(workers, initializer=_prepare_worker) as pool:
             yield from pool.imap_unordered(_train_in_worker, config.runs)
     finally:
         _shared_job.clear()

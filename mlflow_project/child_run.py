@@ -15,7 +15,9 @@ from .config import TrainConfig
 from .datasets import example_input, log_dataset
 from .environment import environment_tags
 from .metrics_logger import MlflowEpochLogger
+from .interruption import Interrupted
 from .model_logging import log_regressor
+from .training_guards import NonFiniteLoss, StopOnNonFiniteLoss
 
 
 @dataclass
@@ -27,6 +29,7 @@ class ChildResult:
     finals: dict[str, float] = field(default_factory=dict)
     history: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     model_uri: str = ""
+    reason: str = ""  # why the run did not finish, for the console and runs.csv
 
 
 def device_of(config: TrainConfig) -> str:
@@ -40,7 +43,8 @@ def make_trainer(config: TrainConfig, logger, progress_bar: bool) -> L.Trainer:
     return L.Trainer(max_epochs=config.max_epochs, accelerator=config.accelerator, strategy=config.strategy,
                      devices=int(config.devices) if config.devices.isdigit() else config.devices,
                      logger=logger, enable_checkpointing=False, enable_model_summary=False,
-                     enable_progress_bar=progress_bar, num_sanity_val_steps=0, log_every_n_steps=1)
+                     enable_progress_bar=progress_bar, num_sanity_val_steps=0, log_every_n_steps=1,
+                     callbacks=[StopOnNonFiniteLoss()])
 
 
 def final_metrics(config: TrainConfig, model: LSTMRegressor, datamodule, epoch_logger: MlflowEpochLogger,
@@ -64,18 +68,25 @@ def final_metrics(config: TrainConfig, model: LSTMRegressor, datamodule, epoch_l
 def train_child(config: TrainConfig, impl: str, seed: int, datamodule, dataset, progress_bar: bool,
                 parent: mlflow.entities.Run) -> ChildResult:
     """Train ``impl`` from ``seed`` in a run nested under ``parent`` and log params, tags, metrics, dataset and
-    model. The parent is named explicitly: in a worker process MLflow's stack of active runs starts empty."""
+    model. The parent is named explicitly: in a worker process MLflow's stack of active runs starts empty.
+
+    A loss that stops being finite ends this run FAILED (tags say why and when) and returns, so the comparison
+    goes on; an interruption ends it KILLED and propagates; any other error ends it FAILED and propagates.
+    Metrics logged before any of these stay logged.
+    """
     device = device_of(config)
-    with mlflow.start_run(run_name=f"{impl}-seed{seed}", nested=True, parent_run_id=parent.info.run_id,
-                          experiment_id=parent.info.experiment_id) as run:
-        result = ChildResult(impl, seed, run.info.run_id)
+    run = mlflow.start_run(run_name=f"{impl}-seed{seed}", nested=True, parent_run_id=parent.info.run_id,
+                           experiment_id=parent.info.experiment_id)
+    result = ChildResult(impl, seed, run.info.run_id)
+    epoch_logger = MlflowEpochLogger(run.info.run_id)
+    start = time.perf_counter()
+    try:
         mlflow.log_params({**config.as_params(), "impl": impl, "seed": str(seed)})
         mlflow.set_tags({**environment_tags(device), "lstm_bench.role": "training", "lstm_bench.impl": impl})
         log_dataset(dataset, context="training")
         L.seed_everything(seed, verbose=False)
         model = LSTMRegressor(impl, input_size=1, hidden_size=config.hidden_size, num_layers=config.num_layers,
                               lr=config.lr, init=config.init)
-        epoch_logger = MlflowEpochLogger(run.info.run_id)
         trainer = make_trainer(config, epoch_logger, progress_bar)
         start = time.perf_counter()
         trainer.fit(model, datamodule)
@@ -85,4 +96,31 @@ def train_child(config: TrainConfig, impl: str, seed: int, datamodule, dataset, 
         mlflow.log_metrics(result.finals)
         result.model_uri, _ = log_regressor(model, example_input(datamodule))
         mlflow.set_tag("lstm_bench.model_uri", result.model_uri)
+    except NonFiniteLoss as failure:
+        _end_unfinished(result, epoch_logger, start, "FAILED",
+                        {"lstm_bench.failure": str(failure), "lstm_bench.failed_epoch": str(failure.epoch)})
+        return result
+    except Interrupted as interruption:
+        _end_unfinished(result, epoch_logger, start, "KILLED", {"lstm_bench.interrupted_by": str(interruption)})
+        raise
+    except BaseException as error:
+        _end_unfinished(result, epoch_logger, start, "FAILED",
+                        {"lstm_bench.error": f"{type(error).__name__}: {error}"[:5000]})
+        raise
+    mlflow.end_run("FINISHED")
     return result
+
+
+def _end_unfinished(result: ChildResult, epoch_logger: MlflowEpochLogger, start: float, status: str,
+                    tags: dict[str, str]) -> None:
+    """Write what is buffered, say why the run stopped, and end it with ``status``."""
+    result.status = status
+    result.reason = next(iter(tags.values()))
+    result.history = epoch_logger.history
+    seconds = time.perf_counter() - start
+    result.finals = {"training_seconds": seconds,
+                     "epochs_trained": float(len(epoch_logger.history.get("train_loss", [])))}
+    epoch_logger.flush()
+    mlflow.log_metrics(result.finals)
+    mlflow.set_tags(tags)
+    mlflow.end_run(status)

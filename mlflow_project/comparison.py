@@ -80,7 +80,10 @@ def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
                 row[f"{metric}_mean"] = finished[metric].mean()
                 row[f"{metric}_std"] = finished[metric].std(ddof=0)
         gap = finished["max_loss_gap_vs_native"].max() if "max_loss_gap_vs_native" in finished else None
-        row["verdict"] = "native itself" if impl == "native" else verdict(gap)
+        if finished.empty:
+            row["verdict"] = "every run failed"
+        else:
+            row["verdict"] = "native itself" if impl == "native" else verdict(gap)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -143,6 +146,12 @@ def _style(impl: str, impls) -> dict:
             "linewidth": 2.4 - 0.5 * (index % 4)}
 
 
+def _legend(ax, **options) -> None:
+    """A legend when there is something to name (a comparison whose every run failed draws no curve)."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(**options)
+
+
 def plot_loss_curves(histories: pd.DataFrame, path: Path) -> Path:
     """Training (and validation) loss of every run, one colour per implementation, log scale."""
     losses = histories[histories["metric"].isin(["train_loss", "val_loss"])]
@@ -153,7 +162,7 @@ def plot_loss_curves(histories: pd.DataFrame, path: Path) -> Path:
         ax.plot(group["epoch"], group["value"], alpha=0.8 if metric == "train_loss" else 0.4, **style,
                 label=f"{impl} seed {seed}" + (" (val)" if metric == "val_loss" else ""))
     ax.set(xlabel="epoch", ylabel="loss (MSE)", yscale="log", title="Loss curves, all implementations overlaid")
-    ax.legend(fontsize=7, ncol=2)
+    _legend(ax, fontsize=7, ncol=2)
     ax.grid(alpha=0.3)
     return _save(fig, path)
 
@@ -170,7 +179,7 @@ def plot_predictions(histories: pd.DataFrame, labels: dict[str, float], path: Pa
         ax.axhline(labels[name], color="black", linestyle=":", label=f"label {labels[name]:g}")
         ax.set(xlabel="epoch", ylabel="prediction", title=f"Company {name}")
         ax.grid(alpha=0.3)
-    axes[0][-1].legend(fontsize=7)
+    _legend(axes[0][-1], fontsize=7)
     return _save(fig, path)
 
 
@@ -189,7 +198,7 @@ def plot_loss_gaps(histories: pd.DataFrame, path: Path) -> Path | None:
     ax.axhline(SAME_TRAINING_TOLERANCE, color="black", linestyle=":", label="'same' threshold")
     ax.set(xlabel="epoch", ylabel="|loss - native loss| (+1e-12)", yscale="log",
            title="Distance from native's loss curve, same seed")
-    ax.legend(fontsize=7, ncol=2)
+    _legend(ax, fontsize=7, ncol=2)
     ax.grid(alpha=0.3)
     return _save(fig, path)
 

@@ -15,6 +15,7 @@ from .comparison import display_table, write_comparison
 from .config import TrainConfig
 from .datasets import log_dataset, mlflow_dataset
 from .environment import environment_tags
+from .interruption import Interrupted
 
 
 def histories_frame(results: list[ChildResult]) -> pd.DataFrame:
@@ -24,8 +25,8 @@ def histories_frame(results: list[ChildResult]) -> pd.DataFrame:
 
 
 def runs_frame(results: list[ChildResult]) -> pd.DataFrame:
-    return pd.DataFrame([{"impl": r.impl, "seed": r.seed, "run_id": r.run_id, "status": r.status, **r.finals}
-                         for r in results])
+    return pd.DataFrame([{"impl": r.impl, "seed": r.seed, "run_id": r.run_id, "status": r.status,
+                          "reason": r.reason, **r.finals} for r in results])
 
 
 def log_new_params(params: dict[str, str]) -> None:
@@ -55,25 +56,12 @@ def run_comparison(config: TrainConfig, raw_params: dict[str, str], datamodule, 
         mlflow.set_tags({**environment_tags(device_of(config)), "lstm_bench.role": "comparison"})
         # Logged here first, so the children (possibly several processes at once) link to an existing record.
         log_dataset(dataset, context="comparison")
-        results: list[ChildResult] = []
-        total, workers = len(config.runs), config.worker_count
         started = time.perf_counter()
-        name = datamodule.describe()["name"]
-        if workers > 1:
-            print(f"Training {total} runs ({config.max_epochs} epochs each on {name}) in {workers} worker processes",
-                  flush=True)
-        else:
-            impl, seed = config.runs[0]
-            print(f"[1/{total}] {impl}-seed{seed}: {config.max_epochs} epochs on {name}", flush=True)
-        for index, result in enumerate(train_children(config, datamodule, dataset, progress_bar, parent), start=1):
-            results.append(result)
-            shown = ", ".join(f"{k.removeprefix('final_')}={v:.4g}" for k, v in result.finals.items()
-                              if k.startswith("final_"))
-            print(f"[{index}/{total}] {result.impl}-seed{result.seed}: done in "
-                  f"{result.finals['training_seconds']:.1f} s ({shown})", flush=True)
-            if workers == 1 and index < total:
-                impl, seed = config.runs[index]
-                print(f"[{index + 1}/{total}] {impl}-seed{seed}: {config.max_epochs} epochs on {name}", flush=True)
+        try:
+            results = train_all(config, datamodule, dataset, progress_bar, parent)
+        except Interrupted as interruption:
+            end_interrupted(parent.info.run_id, str(interruption))
+            raise
         order = {run: position for position, run in enumerate(config.runs)}
         results.sort(key=lambda result: order[result.impl, result.seed])
         with tempfile.TemporaryDirectory() as scratch:
@@ -89,6 +77,44 @@ def run_comparison(config: TrainConfig, raw_params: dict[str, str], datamodule, 
         print_summary(summary, parent.info.run_id, parent.info.experiment_id)
     return parent.info.run_id
 
+
+def train_all(config: TrainConfig, datamodule, dataset, progress_bar: bool,
+              parent: mlflow.entities.Run) -> list[ChildResult]:
+    """Every (implementation, seed) as a child run, with a line of progress per run."""
+    results: list[ChildResult] = []
+    total, workers = len(config.runs), config.worker_count
+    name = datamodule.describe()["name"]
+    if workers > 1:
+        print(f"Training {total} runs ({config.max_epochs} epochs each on {name}) in {workers} worker processes",
+              flush=True)
+    else:
+        impl, seed = config.runs[0]
+        print(f"[1/{total}] {impl}-seed{seed}: {config.max_epochs} epochs on {name}", flush=True)
+    for index, result in enumerate(train_children(config, datamodule, dataset, progress_bar, parent), start=1):
+        results.append(result)
+        shown = ", ".join(f"{k.removeprefix('final_')}={v:.4g}" for k, v in result.finals.items()
+                          if k.startswith("final_"))
+        outcome = f"done in {result.finals['training_seconds']:.1f} s ({shown})" if result.status == "FINISHED" \
+            else f"{result.status}: {result.reason}"
+        print(f"[{index}/{total}] {result.impl}-seed{result.seed}: {outcome}", flush=True)
+        if workers == 1 and index < total:
+            impl, seed = config.runs[index]
+            print(f"[{index + 1}/{total}] {impl}-seed{seed}: {config.max_epochs} epochs on {name}", flush=True)
+    return results
+
+
+def end_interrupted(parent_run_id: str, signal_name: str) -> None:
+    """Children still RUNNING (a worker that could not end its own) and the parent end KILLED."""
+    client = mlflow.MlflowClient()
+    parent = client.get_run(parent_run_id)
+    running = client.search_runs([parent.info.experiment_id],
+                                 filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}' "
+                                               "and attributes.status = 'RUNNING'")
+    for child in running:
+        client.set_tag(child.info.run_id, "lstm_bench.interrupted_by", signal_name)
+        client.set_terminated(child.info.run_id, status="KILLED")
+    mlflow.set_tag("lstm_bench.interrupted_by", signal_name)
+    mlflow.end_run("KILLED")
 
 def print_summary(summary: pd.DataFrame, run_id: str, experiment_id: str) -> None:
     with pd.option_context("display.width", 200, "display.max_columns", 30):

@@ -24,6 +24,7 @@ import pandas as pd
 from lstm_models.training import COMPANY_LABELS
 
 from .comparison import display_table, markdown_table, write_comparison
+from .tracking_store import TrackingServerUnreachable, prepare_tracking_store
 
 HISTORY_METRICS = ("train_loss", "val_loss", *(f"prediction_{name}" for name in COMPANY_LABELS))
 EXIT_NOT_FOUND = 2
@@ -123,9 +124,14 @@ def main(argv: list[str] | None = None) -> int:
                                      description="Write a report (Markdown and single-file HTML) of a finished "
                                                  "comparison, from the tracking store in MLFLOW_TRACKING_URI.",
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--parent-run-id", default="", help="the comparison's parent run (default: the latest)")
+    parser.add_argument("--parent-run-id", default="", help="the comparison's parent run; empty means the latest comparison")
     parser.add_argument("--output-dir", default="reports", help="local folder for the report")
     args = parser.parse_args(argv)
+    try:
+        prepare_tracking_store()
+    except TrackingServerUnreachable as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_NOT_FOUND
     try:
         path = write_report(args.parent_run_id or None, Path(args.output_dir))
     except ReportError as error:

@@ -18,6 +18,8 @@ from dataclasses import fields
 from pathlib import Path
 
 from .config import ConfigError, TrainConfig, build_config
+from .interruption import Interrupted, raise_on_signals
+from .tracking_store import TrackingServerUnreachable, prepare_tracking_store
 
 EXIT_BAD_PARAMETER = 2
 
@@ -100,6 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     raw = {spec.name: getattr(args, spec.name) for spec in fields(TrainConfig)}
     try:
+        prepare_tracking_store()
+    except TrackingServerUnreachable as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_PARAMETER
+    try:
         config = build_config(raw)
         from .datasets import make_datamodule
 
@@ -112,8 +119,14 @@ def main(argv: list[str] | None = None) -> int:
     quiet_lightning()
     from .comparison_run import run_comparison
 
-    run_comparison(config, raw, datamodule, progress_bar=progress_bar,
-                   output_dir=Path(args.output_dir) if args.output_dir else None)
+    raise_on_signals()
+    try:
+        run_comparison(config, raw, datamodule, progress_bar=progress_bar,
+                       output_dir=Path(args.output_dir) if args.output_dir else None)
+    except Interrupted as interruption:
+        print(f"\ninterrupted by {interruption}: the comparison and its unfinished runs ended KILLED; "
+              "everything logged so far is kept", file=sys.stderr)
+        return interruption.exit_status
     return 0
 
 

@@ -1,0 +1,79 @@
+"""Make the tracking store ready before anything is logged: a reachable server, or an initialised sqlite file.
+
+MLflow's HTTP client retries a refused or timed-out request with exponential back-off for minutes before giving
+up. Every entry point calls ``prepare_tracking_store`` first, which starts with: one short probe of the server's ``/health`` endpoint,
+and a one-line error naming the URI when it does not answer. The same module caps MLflow's own retries for the
+rest of the process (unless the user set them), so a server that goes away mid-run also fails in seconds.
+
+For a sqlite store, ``prepare_tracking_store`` creates the tables under a file lock: MLflow creates them on first
+use without one, and comparisons started at the same moment on a new store would otherwise race to create the
+same tables and fail.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import urllib.error
+import urllib.request
+
+PROBE_TIMEOUT_SECONDS = 5.0
+# MLflow's defaults are 7 retries with a back-off factor of 2 (minutes in all); these keep transient blips
+# covered while bounding a dead server to well under 30 seconds.
+HTTP_RETRY_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                       "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
+
+
+class TrackingServerUnreachable(RuntimeError):
+    """``str()`` is the one-line message for the user."""
+
+
+def tracking_uri() -> str:
+    import mlflow
+
+    return mlflow.get_tracking_uri()
+
+
+def check_tracking_server(uri: str | None = None) -> None:
+    """Raise ``TrackingServerUnreachable`` when an http(s) tracking URI does not answer its health probe."""
+    for name, value in HTTP_RETRY_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+    uri = uri or tracking_uri()
+    if not uri.startswith(("http://", "https://")):
+        return  # a database URI: a failure there is immediate and its message already names the file
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=PROBE_TIMEOUT_SECONDS) as response:
+            if response.status == 200:
+                return
+            reason = f"HTTP {response.status}"
+    except urllib.error.HTTPError as error:
+        reason = f"HTTP {error.code}"
+    except (urllib.error.URLError, OSError) as error:
+        reason = str(getattr(error, "reason", error))
+    raise TrackingServerUnreachable(
+        f"MLFLOW_TRACKING_URI: no MLflow tracking server answers at {uri} ({reason}); start it, or unset "
+        "MLFLOW_TRACKING_URI to log to sqlite:///mlflow.db")
+
+
+def _sqlite_path(uri: str) -> str | None:
+    if not uri.startswith("sqlite:///"):
+        return None
+    path = uri.removeprefix("sqlite:///").split("?", 1)[0]
+    return None if path in ("", ":memory:") else path
+
+
+def prepare_tracking_store() -> None:
+    """Check the server (see ``check_tracking_server``) or create a sqlite store's tables, one process at a time."""
+    uri = tracking_uri()
+    check_tracking_server(uri)
+    path = _sqlite_path(uri)
+    if path is None:
+        return
+    import mlflow
+
+    with open(f"{path}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        try:
+            mlflow.MlflowClient(uri).search_experiments(max_results=1)  # creates and migrates the tables
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

@@ -1,0 +1,27 @@
+"""Stop a training run whose loss is no longer a finite number.
+
+Once the loss is NaN or infinite every later step is too, and the weights are garbage: training on would waste
+the remaining epochs and log a misleading curve. The callback raises ``NonFiniteLoss`` from the first batch whose
+loss is not finite; Lightning finalises the loggers (metrics logged so far are written) and re-raises it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import lightning as L
+
+
+class NonFiniteLoss(Exception):
+    """``str()`` says which loss, its value and the epoch (1-based)."""
+
+    def __init__(self, name: str, value: float, epoch: int):
+        self.name, self.value, self.epoch = name, value, epoch
+        super().__init__(f"{name} became {value} at epoch {epoch}")
+
+
+class StopOnNonFiniteLoss(L.Callback):
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        if loss is not None and not math.isfinite(float(loss)):
+            raise NonFiniteLoss("train_loss", float(loss), trainer.current_epoch + 1)

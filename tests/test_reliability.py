@@ -1,0 +1,254 @@
+"""Bad input, training failures, interruption, concurrent writers and an unreachable server: nothing is lost and
+no run is left RUNNING. Every test uses a real sqlite store (or a real port with nothing behind it)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import mlflow
+import pytest
+
+from conftest import REPO, free_port, project_env, run_cli
+from mlflow_project import benchmark, report, train
+
+pytestmark = pytest.mark.slow
+
+
+def runs_of(uri: str) -> list:
+    mlflow.set_tracking_uri(uri)
+    return mlflow.search_runs(search_all_experiments=True, output_format="list")
+
+
+def children_of(parent, runs) -> list:
+    return [run for run in runs if run.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+
+
+# --- Bad input -------------------------------------------------------------------------------------------------
+
+def _csv(tmp_path, name: str, text: str) -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+TRAIN_CASES = {
+    # case: (arguments, the parameter the one-line error must start with)
+    "lr_not_a_number": (["--lr", "abc"], "lr"),
+    "lr_negative": (["--lr", "-1"], "lr"),
+    "max_epochs_zero": (["--max-epochs", "0"], "max_epochs"),
+    "hidden_size_zero": (["--hidden-size", "0"], "hidden_size"),
+    "num_layers_fraction": (["--num-layers", "1.5"], "num_layers"),
+    "batch_size_empty": (["--batch-size", ""], "batch_size"),
+    "seeds_not_integers": (["--seeds", "a,b"], "seeds"),
+    "unknown_impl": (["--impls", "native,lstm9"], "impls"),
+    "unknown_dataset": (["--dataset", "weather"], "dataset"),
+    "statquest_wider_than_one": (["--hidden-size", "2"], "hidden_size"),
+    "statquest_deeper_than_one": (["--num-layers", "2"], "num_layers"),
+    "unknown_init": (["--init", "xavier"], "init"),
+    "unknown_accelerator": (["--accelerator", "tpu9"], "accelerator"),
+    "cuda_without_gpu": (["--accelerator", "cuda"], "accelerator"),
+    "devices_zero": (["--devices", "0"], "devices"),
+    "unknown_strategy": (["--strategy", "magic"], "strategy"),
+    "val_fraction_one": (["--val-fraction", "1"], "val_fraction"),
+    "workers_zero": (["--workers", "0"], "workers"),
+    "csv_missing": (["--dataset", "{tmp}/absent.csv"], "dataset"),
+    "csv_non_numeric": (["--dataset", "csv:value\n1\n2\nx\n4\n"], "dataset"),
+    "csv_nan": (["--dataset", "csv:value\n1\nnan\n3\n4\n"], "dataset"),
+    "csv_missing_column": (["--dataset", "csv:value\n1\n2\n3\n", "--column", "price"], "dataset"),
+    "csv_too_short": (["--dataset", "csv:value\n1\n2\n3\n", "--window", "10"], "dataset"),
+}
+
+
+def _materialise(arguments: list[str], tmp_path) -> list[str]:
+    """'csv:<text>' becomes a file with that text; '{tmp}' the test's folder."""
+    out = []
+    for argument in arguments:
+        if argument.startswith("csv:"):
+            argument = _csv(tmp_path, "series.csv", argument.removeprefix("csv:"))
+        out.append(argument.replace("{tmp}", str(tmp_path)))
+    return out
+
+
+def _launching_run(monkeypatch) -> str:
+    """What `mlflow run` does before the entry point starts: a RUNNING run, named by MLFLOW_RUN_ID."""
+    run = mlflow.MlflowClient().create_run(experiment_id="0")
+    monkeypatch.setenv("MLFLOW_RUN_ID", run.info.run_id)
+    return run.info.run_id
+
+
+def _assert_refused(run_id: str, returned: int, err: str, parameter: str) -> None:
+    assert returned == 2
+    # MLflow may log its own INFO lines (creating the store's tables); the entry point adds exactly one line.
+    lines = [line for line in err.strip().splitlines() if " INFO mlflow" not in line]
+    assert len(lines) == 1 and lines[0].startswith(f"error: {parameter}: "), lines
+    launched = mlflow.MlflowClient().get_run(run_id)
+    assert launched.info.status == "FAILED"
+    assert launched.data.tags["lstm_bench.error"].startswith(f"{parameter}: ")
+    others = [run for run in runs_of(mlflow.get_tracking_uri()) if run.info.run_id != run_id]
+    assert others == [], "no other run may start"
+
+
+@pytest.mark.parametrize("case", TRAIN_CASES, ids=str)
+def test_bad_input_to_main_fails_the_run_with_one_line(case, sqlite_store, tmp_path, monkeypatch, capsys):
+    arguments, parameter = TRAIN_CASES[case]
+    run_id = _launching_run(monkeypatch)
+    returned = train.main(_materialise(arguments, tmp_path))
+    _assert_refused(run_id, returned, capsys.readouterr().err, parameter)
+
+
+BENCHMARK_CASES = {
+    "unknown_impl": (["--impls", "lstm9"], "impls"),
+    "unknown_shape": (["--shapes", "toy,huge"], "shapes"),
+    "unknown_device": (["--device", "tpu"], "device"),
+    "cuda_without_gpu": (["--device", "cuda"], "device"),
+    "threads_negative": (["--threads", "-1"], "threads"),
+    "threads_not_a_number": (["--threads", "two"], "threads"),
+    "scaling_not_a_switch": (["--scaling", "maybe"], "scaling"),
+}
+
+
+@pytest.mark.parametrize("case", BENCHMARK_CASES, ids=str)
+def test_bad_input_to_benchmark_fails_the_run_with_one_line(case, sqlite_store, monkeypatch, capsys):
+    import torch
+
+    if case == "cuda_without_gpu" and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA, so device=cuda is allowed")
+    arguments, parameter = BENCHMARK_CASES[case]
+    run_id = _launching_run(monkeypatch)
+    returned = benchmark.main(arguments)
+    _assert_refused(run_id, returned, capsys.readouterr().err, parameter)
+
+
+def test_report_of_an_unknown_run_exits_2(sqlite_store, tmp_path, capsys):
+    assert report.main(["--parent-run-id", "0123456789abcdef0123456789abcdef", "--output-dir", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith("error: ")
+
+
+def test_bad_input_through_mlflow_run(tmp_path):
+    # End to end: MLflow passes the text on unchecked; the entry point refuses it and fails the run.
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    result = run_cli(["-m", "mlflow", "run", str(REPO), "--env-manager", "local", "-P", "lr=abc"],
+                     project_env(uri), cwd=tmp_path, timeout=300)
+    assert result.returncode != 0
+    assert "error: lr: must be a positive number, got 'abc'" in result.stderr
+    runs = runs_of(uri)
+    assert [run.info.status for run in runs] == ["FAILED"]
+
+
+# --- Training failures -----------------------------------------------------------------------------------------
+
+def test_non_finite_loss_fails_that_child_and_the_comparison_goes_on(tmp_path):
+    # At this learning rate the linear head's weights reach ~1e18 after one Adam step and, for some seeds, the
+    # squared error overflows float32 to inf; the other seeds stay finite. Which seeds overflow may vary across
+    # torch builds, so the test asks for at least one run of each kind.
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    result = run_cli(["-m", "mlflow_project.train", "--impls", "native", "--seeds", "0,1,2,3,4,5", "--hidden-size",
+                      "4", "--lr", "5e18", "--max-epochs", "5", "--progress-bar", "off"],
+                     project_env(uri), cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = runs_of(uri)
+    parent = next(run for run in runs if run.data.tags.get("lstm_bench.role") == "comparison")
+    children = children_of(parent, runs)
+    assert parent.info.status == "FINISHED" and len(children) == 6
+    failed = [run for run in children if run.info.status == "FAILED"]
+    finished = [run for run in children if run.info.status == "FINISHED"]
+    assert failed and finished and len(failed) + len(finished) == 6
+    for run in failed:
+        assert run.data.tags["lstm_bench.failure"].startswith("train_loss became ")
+        assert int(run.data.tags["lstm_bench.failed_epoch"]) >= 1
+        assert run.data.params["lr"] == "5e+18" and run.data.tags["lstm_bench.impl"] == "native"  # kept
+        assert "epochs_trained" in run.data.metrics
+        assert f"FAILED: train_loss became" in result.stdout
+    assert parent.data.metrics.get("native.training_seconds") is not None
+    summary = mlflow.artifacts.load_text(f"runs:/{parent.info.run_id}/comparison/summary.md")
+    assert f"| native | 6 | {len(failed)} |" in summary
+
+
+# --- Interruption ----------------------------------------------------------------------------------------------
+
+def _wait_for_metrics(uri: str, process: subprocess.Popen, timeout: float = 120) -> None:
+    """Until some child run has a train_loss history in the store (metrics are written every 5 s)."""
+    deadline = time.monotonic() + timeout
+    client = mlflow.MlflowClient(uri)
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stdout.read()
+        try:
+            runs = client.search_runs(["0"], filter_string="attributes.status = 'RUNNING'")
+        except mlflow.exceptions.MlflowException:
+            runs = []  # the store is being created
+        if any(client.get_metric_history(run.info.run_id, "train_loss") for run in runs):
+            return
+        time.sleep(0.5)
+    raise TimeoutError("no metric reached the store")
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=lambda s: signal.Signals(s).name)
+def test_signal_ends_runs_killed_and_keeps_metrics(workers, signum, tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    process = subprocess.Popen([sys.executable, "-m", "mlflow_project.train", "--impls", "native,scratch",
+                                "--seeds", "0,1", "--max-epochs", "5000", "--workers", workers, "--progress-bar",
+                                "off"], env=project_env(uri), cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    try:
+        _wait_for_metrics(uri, process)
+        sent = time.monotonic()
+        process.send_signal(signum)
+        output, _ = process.communicate(timeout=60)
+        elapsed = time.monotonic() - sent
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 128 + signum, output[-3000:]
+    assert elapsed < 30, f"took {elapsed:.1f} s to stop"
+    assert f"interrupted by {signal.Signals(signum).name}" in output
+    runs = runs_of(uri)
+    assert all(run.info.status != "RUNNING" for run in runs), [(r.info.run_name, r.info.status) for r in runs]
+    parent = next(run for run in runs if run.data.tags.get("lstm_bench.role") == "comparison")
+    assert parent.info.status == "KILLED"
+    killed = [run for run in children_of(parent, runs) if run.info.status == "KILLED"]
+    assert killed, "the children being trained end KILLED"
+    client = mlflow.MlflowClient(uri)
+    assert any(client.get_metric_history(run.info.run_id, "train_loss") for run in killed), "metrics are kept"
+
+
+# --- Concurrency -----------------------------------------------------------------------------------------------
+
+def test_four_comparisons_at_once_into_one_new_sqlite_store(tmp_path):
+    # A store that does not exist yet: the four processes also race to create its tables.
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    command = [sys.executable, "-m", "mlflow_project.train", "--impls", "native,scratch", "--seeds", "0",
+               "--max-epochs", "20", "--progress-bar", "off"]
+    processes = [subprocess.Popen(command, env=project_env(uri), cwd=tmp_path, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True) for _ in range(4)]
+    outputs = [process.communicate(timeout=600)[0] for process in processes]
+    for process, output in zip(processes, outputs):
+        assert process.returncode == 0, output[-3000:]
+    runs = runs_of(uri)
+    parents = [run for run in runs if run.data.tags.get("lstm_bench.role") == "comparison"]
+    assert len(parents) == 4 and all(parent.info.status == "FINISHED" for parent in parents)
+    client = mlflow.MlflowClient(uri)
+    for parent in parents:
+        children = children_of(parent, runs)
+        assert sorted(child.info.run_name for child in children) == ["native-seed0", "scratch-seed0"]
+        for child in children:
+            assert child.info.status == "FINISHED"
+            assert len(client.get_metric_history(child.info.run_id, "train_loss")) == 20
+            assert child.data.tags["lstm_bench.model_format"] == "pt2"
+
+
+# --- An unreachable server -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("entry_point", ["train", "benchmark", "report"])
+def test_unreachable_server_fails_fast_naming_the_uri(entry_point, tmp_path):
+    uri = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    started = time.monotonic()
+    result = run_cli(["-m", f"mlflow_project.{entry_point}"], project_env(uri), cwd=tmp_path, timeout=120)
+    elapsed = time.monotonic() - started
+    assert result.returncode == 2
+    assert elapsed < 30, f"took {elapsed:.1f} s"
+    assert result.stderr.strip().splitlines()[-1].startswith(f"error: MLFLOW_TRACKING_URI: no MLflow tracking "
+                                                             f"server answers at {uri}")
