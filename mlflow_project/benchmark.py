@@ -21,7 +21,7 @@ from .comparison_run import log_new_params
 from .config import ConfigError, parse_choice, parse_impls
 from .environment import PROJECT_ROOT, environment_tags
 from .train import EXIT_BAD_PARAMETER, fail_launching_run
-from .tracking_store import TrackingServerUnreachable, prepare_tracking_store
+from .tracking_store import TrackingServerUnreachable, limit_http_retries, prepare_tracking_store
 
 DEVICE_CHOICES = ("cpu", "cuda", "all")
 
@@ -76,11 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        prepare_tracking_store()
-    except TrackingServerUnreachable as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_BAD_PARAMETER
+    limit_http_retries()
     try:
         args.impls = parse_impls(args.impls)
         args.shapes = parse_shapes(args.shapes)
@@ -95,6 +91,11 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         fail_launching_run(str(error))
+        return EXIT_BAD_PARAMETER
+    try:
+        prepare_tracking_store()
+    except TrackingServerUnreachable as error:
+        print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_PARAMETER
     from .benchmark_results import load_results, metrics_of, results_table, write_outputs
 

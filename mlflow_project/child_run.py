@@ -65,6 +65,28 @@ def final_metrics(config: TrainConfig, model: LSTMRegressor, datamodule, epoch_l
     return finals
 
 
+def seeded_model(config: TrainConfig, impl: str, seed: int) -> LSTMRegressor:
+    L.seed_everything(seed, verbose=False)
+    return LSTMRegressor(impl, input_size=1, hidden_size=config.hidden_size, num_layers=config.num_layers,
+                         lr=config.lr, init=config.init)
+
+
+def is_distributed_replica() -> bool:
+    """Whether this process is one of the extra ranks Lightning's ``ddp`` strategy started (it re-runs the
+    command line with LOCAL_RANK etc. set). Rank 0 alone talks to MLflow."""
+    from lightning.pytorch.utilities import rank_zero_only
+
+    return getattr(rank_zero_only, "rank", 0) != 0
+
+
+def train_replicas(config: TrainConfig, datamodule) -> None:
+    """On a rank other than 0: the same fits, in the same order, as rank 0 runs (DDP needs every rank in each),
+    with no logging at all."""
+    for impl, seed in config.runs:
+        model = seeded_model(config, impl, seed)
+        make_trainer(config, logger=False, progress_bar=False).fit(model, datamodule)
+
+
 def train_child(config: TrainConfig, impl: str, seed: int, datamodule, dataset, progress_bar: bool,
                 parent: mlflow.entities.Run) -> ChildResult:
     """Train ``impl`` from ``seed`` in a run nested under ``parent`` and log params, tags, metrics, dataset and
@@ -84,9 +106,7 @@ def train_child(config: TrainConfig, impl: str, seed: int, datamodule, dataset, 
         mlflow.log_params({**config.as_params(), "impl": impl, "seed": str(seed)})
         mlflow.set_tags({**environment_tags(device), "lstm_bench.role": "training", "lstm_bench.impl": impl})
         log_dataset(dataset, context="training")
-        L.seed_everything(seed, verbose=False)
-        model = LSTMRegressor(impl, input_size=1, hidden_size=config.hidden_size, num_layers=config.num_layers,
-                              lr=config.lr, init=config.init)
+        model = seeded_model(config, impl, seed)
         trainer = make_trainer(config, epoch_logger, progress_bar)
         start = time.perf_counter()
         trainer.fit(model, datamodule)

@@ -23,6 +23,7 @@ import pandas as pd
 
 from lstm_models.training import COMPANY_LABELS
 
+from .benchmark_report import benchmarks_by_machine
 from .comparison import display_table, markdown_table, write_comparison
 from .tracking_store import TrackingServerUnreachable, prepare_tracking_store
 
@@ -84,6 +85,13 @@ def render(parent: mlflow.entities.Run, summary: pd.DataFrame, folder: Path) -> 
     markdown = [f"# {title}", "", intro, "", "## Summary over seeds (mean ± std)", "", markdown_table(table), "",
                 "## Parameters", "", markdown_table(param_table), "", "## Figures", ""]
     markdown += [f"![{name}]({name})" for name in figures]
+    machines = benchmarks_by_machine()
+    if machines:
+        markdown += ["", "## Benchmarks by machine", "",
+                     "The latest finished benchmark run of each machine that logged to this store; times compare "
+                     "within a machine only.", ""]
+        for machine, run, table in machines:
+            markdown += [f"### {machine}", "", f"Run `{run.info.run_id}`.", "", markdown_table(table), ""]
     md_path = folder / "report.md"
     md_path.write_text("\n".join(markdown) + "\n")
     images = "".join(
@@ -95,10 +103,19 @@ def render(parent: mlflow.entities.Run, summary: pd.DataFrame, folder: Path) -> 
             "td,th{border:1px solid #ccc;padding:4px 8px;font-size:13px}img{max-width:100%}</style></head><body>"
             f"<h1>{html.escape(title)}</h1><p>{html.escape(intro)}</p><h2>Summary over seeds (mean ± std)</h2>"
             f"{table.to_html(index=False, escape=True)}<h2>Parameters</h2>{param_table.to_html(index=False)}"
-            f"<h2>Figures</h2>{images}</body></html>")
+            f"<h2>Figures</h2>{images}{benchmark_html(machines)}</body></html>")
     html_path = folder / "report.html"
     html_path.write_text(page)
     return md_path, html_path
+
+
+def benchmark_html(machines) -> str:
+    if not machines:
+        return ""
+    sections = "".join(f"<h3>{html.escape(machine)}</h3><p>Run {html.escape(run.info.run_id)}.</p>"
+                       f"{table.to_html(index=False, escape=True)}" for machine, run, table in machines)
+    return ("<h2>Benchmarks by machine</h2><p>The latest finished benchmark run of each machine that logged to "
+            f"this store; times compare within a machine only.</p>{sections}")
 
 
 def write_report(parent_run_id: str | None, output_dir: Path) -> Path:

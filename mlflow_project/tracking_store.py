@@ -13,6 +13,7 @@ same tables and fail.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import urllib.error
 import urllib.request
@@ -34,10 +35,15 @@ def tracking_uri() -> str:
     return mlflow.get_tracking_uri()
 
 
-def check_tracking_server(uri: str | None = None) -> None:
-    """Raise ``TrackingServerUnreachable`` when an http(s) tracking URI does not answer its health probe."""
+def limit_http_retries() -> None:
+    """Cap MLflow's HTTP retries for this process and its children, unless the user chose values."""
     for name, value in HTTP_RETRY_DEFAULTS.items():
         os.environ.setdefault(name, value)
+
+
+def check_tracking_server(uri: str | None = None) -> None:
+    """Raise ``TrackingServerUnreachable`` when an http(s) tracking URI does not answer its health probe."""
+    limit_http_retries()
     uri = uri or tracking_uri()
     if not uri.startswith(("http://", "https://")):
         return  # a database URI: a failure there is immediate and its message already names the file
@@ -71,6 +77,9 @@ def prepare_tracking_store() -> None:
         return
     import mlflow
 
+    # "Creating initial MLflow database tables..." says nothing a user needs, and would sit between the command
+    # and its own output.
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
     with open(f"{path}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
         try:

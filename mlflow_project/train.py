@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .config import ConfigError, TrainConfig, build_config
 from .interruption import Interrupted, raise_on_signals
-from .tracking_store import TrackingServerUnreachable, prepare_tracking_store
+from .tracking_store import TrackingServerUnreachable, limit_http_retries, prepare_tracking_store
 
 EXIT_BAD_PARAMETER = 2
 
@@ -101,11 +101,7 @@ def fail_launching_run(message: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     raw = {spec.name: getattr(args, spec.name) for spec in fields(TrainConfig)}
-    try:
-        prepare_tracking_store()
-    except TrackingServerUnreachable as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_BAD_PARAMETER
+    limit_http_retries()
     try:
         config = build_config(raw)
         from .datasets import make_datamodule
@@ -115,10 +111,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         fail_launching_run(str(error))
         return EXIT_BAD_PARAMETER
+    try:
+        prepare_tracking_store()
+    except TrackingServerUnreachable as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_PARAMETER
     progress_bar = args.progress_bar == "on" or (args.progress_bar == "auto" and sys.stderr.isatty())
     quiet_lightning()
     from .comparison_run import run_comparison
 
+    from .child_run import is_distributed_replica, train_replicas
+
+    if is_distributed_replica():
+        train_replicas(config, datamodule)
+        return 0
     raise_on_signals()
     try:
         run_comparison(config, raw, datamodule, progress_bar=progress_bar,

@@ -154,3 +154,29 @@ def test_conda_yaml_is_accepted_by_mlflow():
     names = " ".join(env.dependencies)
     for package in ("torch", "lightning", "mlflow", "pandas", "matplotlib"):
         assert package in names
+
+
+def test_report_groups_benchmark_runs_by_machine(comparison, tmp_path):
+    # Two machines logging benchmark runs to one store (as to a shared server); the figures are test data for
+    # the grouping, not measurements.
+    uri, parent, _, _ = comparison
+    client = mlflow.MlflowClient(uri)
+    for host, gpu, native_ms in (("cpu-box", None, 2.0), ("gpu-box", "NVIDIA H100", 0.5)):
+        run = client.create_run(parent.info.experiment_id, run_name="benchmark")
+        tags = {"lstm_bench.role": "benchmark", "lstm_bench.hostname": host, "lstm_bench.cpu_model": "Some CPU"}
+        if gpu:
+            tags["lstm_bench.gpu_model"] = gpu
+        for key, value in tags.items():
+            client.set_tag(run.info.run_id, key, value)
+        client.log_metric(run.info.run_id, "cpu.forward.toy.native.median_ms", native_ms)
+        client.log_metric(run.info.run_id, "cpu.forward.toy.scratch.median_ms", 2 * native_ms)
+        client.log_metric(run.info.run_id, "cpu.forward.toy.scratch.ratio_to_native", 2.0)
+        client.set_terminated(run.info.run_id)
+    result = run_cli(["-m", "mlflow_project.report", "--output-dir", str(tmp_path / "reports")], project_env(uri),
+                     cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    markdown = (tmp_path / "reports" / parent.info.run_id / "report.md").read_text()
+    section = markdown.split("## Benchmarks by machine", 1)[1]
+    assert "### cpu-box: Some CPU" in section and "### gpu-box: Some CPU, NVIDIA H100" in section
+    assert "| cpu | toy | forward | 2 ms | 4 ms (2.00x) |" in section
+    assert "| cpu | toy | forward | 0.5 ms | 1 ms (2.00x) |" in section

@@ -35,7 +35,9 @@ class LSTMRegressor(L.LightningModule):
     def _step(self, batch, stage: str) -> torch.Tensor:
         inputs, targets = batch  # (B, T), (B,)
         loss = F.mse_loss(self(inputs), targets.to(self.dtype))
-        self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(targets))
+        # sync_dist: under DDP the epoch's loss is the mean over every rank's batches, not rank 0's alone.
+        self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(targets),
+                 sync_dist=True)
         return loss
 
     def training_step(self, batch, batch_idx):
@@ -51,7 +53,7 @@ class LSTMRegressor(L.LightningModule):
         with torch.no_grad():
             for name, sequence in probes.items():
                 prediction = self(sequence.unsqueeze(0).to(self.device))[0]
-                self.log(f"prediction_{name}", prediction, on_step=False, on_epoch=True)
+                self.log(f"prediction_{name}", prediction, on_step=False, on_epoch=True, sync_dist=True)
 
     def predict_probes(self, probes: dict[str, torch.Tensor]) -> dict[str, float]:
         with torch.no_grad():
