@@ -51,10 +51,3 @@ def test_benchmark_scaling_sweeps_log_slopes(tmp_path):
     assert all(value == value and abs(value) < 100 for value in slopes.values())  # finite fits, not NaN
     assert (tmp_path / "out" / "scaling.png").exists() and (tmp_path / "out" / "scaling_slopes.csv").exists()
     mlflow.set_tracking_uri(None)
-
-
-def test_bad_benchmark_parameter_is_named(tmp_path):
-    result = run_cli(["-m", "mlflow_project.benchmark", "--shapes", "huge"],
-                     project_env(f"sqlite:///{tmp_path / 'mlflow.db'}"), cwd=REPO)
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1].startswith("error: shapes: must be 'all' or comma-separated names")

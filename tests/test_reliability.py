@@ -161,7 +161,7 @@ def test_non_finite_loss_fails_that_child_and_the_comparison_goes_on(tmp_path):
         assert int(run.data.tags["lstm_bench.failed_epoch"]) >= 1
         assert run.data.params["lr"] == "5e+18" and run.data.tags["lstm_bench.impl"] == "native"  # kept
         assert "epochs_trained" in run.data.metrics
-        assert f"FAILED: train_loss became" in result.stdout
+        assert "FAILED: train_loss became" in result.stdout
     assert parent.data.metrics.get("native.training_seconds") is not None
     summary = mlflow.artifacts.load_text(f"runs:/{parent.info.run_id}/comparison/summary.md")
     assert f"| native | 6 | {len(failed)} |" in summary
@@ -185,9 +185,11 @@ def _wait_for_metrics(uri: str, process: subprocess.Popen, timeout: float = 120)
     raise TimeoutError("no metric reached the store")
 
 
-@pytest.mark.parametrize("workers", ["1", "2"])
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=lambda s: signal.Signals(s).name)
-def test_signal_ends_runs_killed_and_keeps_metrics(workers, signum, tmp_path):
+@pytest.mark.parametrize("signum, workers", [
+    (signal.SIGTERM, "2"),  # the children train in worker processes, which end their own runs
+    (signal.SIGINT, "1"),  # the child trains in the process that gets the signal
+], ids=["SIGTERM-workers", "SIGINT-in-process"])
+def test_signal_ends_runs_killed_and_keeps_metrics(signum, workers, tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     process = subprocess.Popen([sys.executable, "-m", "mlflow_project.train", "--impls", "native,scratch",
                                 "--seeds", "0,1", "--max-epochs", "5000", "--workers", workers, "--progress-bar",
@@ -242,13 +244,26 @@ def test_four_comparisons_at_once_into_one_new_sqlite_store(tmp_path):
 
 # --- An unreachable server -------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("entry_point", ["train", "benchmark", "report"])
-def test_unreachable_server_fails_fast_naming_the_uri(entry_point, tmp_path):
+def test_unreachable_server_fails_fast_naming_the_uri(tmp_path):
     uri = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     started = time.monotonic()
-    result = run_cli(["-m", f"mlflow_project.{entry_point}"], project_env(uri), cwd=tmp_path, timeout=120)
+    result = run_cli(["-m", "mlflow_project.train"], project_env(uri), cwd=tmp_path, timeout=120)
     elapsed = time.monotonic() - started
     assert result.returncode == 2
     assert elapsed < 30, f"took {elapsed:.1f} s"
     assert result.stderr.strip().splitlines()[-1].startswith(f"error: MLFLOW_TRACKING_URI: no MLflow tracking "
                                                              f"server answers at {uri}")
+
+
+@pytest.mark.parametrize("entry_point", [benchmark, report], ids=["benchmark", "report"])
+def test_other_entry_points_fail_fast_on_an_unreachable_server(entry_point, monkeypatch, capsys):
+    uri = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    try:
+        started = time.monotonic()
+        assert entry_point.main([]) == 2
+        assert time.monotonic() - started < 30
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert f"no MLflow tracking server answers at {uri}" in capsys.readouterr().err
