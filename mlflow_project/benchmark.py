@@ -20,8 +20,8 @@ import mlflow
 from .comparison_run import log_new_params
 from .config import ConfigError, parse_choice, parse_impls
 from .environment import PROJECT_ROOT, environment_tags
-from .train import EXIT_BAD_PARAMETER, fail_launching_run
-from .tracking_store import TrackingServerUnreachable, limit_http_retries, prepare_tracking_store
+from .train import refuse
+from .tracking_store import limit_http_retries, tracking_store_problem
 
 DEVICE_CHOICES = ("cpu", "cuda", "all")
 
@@ -89,14 +89,10 @@ def main(argv: list[str] | None = None) -> int:
             if not torch.cuda.is_available():
                 raise ConfigError("device", "must be cpu or all on a machine without CUDA", "cuda")
     except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        fail_launching_run(str(error))
-        return EXIT_BAD_PARAMETER
-    try:
-        prepare_tracking_store()
-    except TrackingServerUnreachable as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_BAD_PARAMETER
+        return refuse(error)
+    unreachable = tracking_store_problem()
+    if unreachable:
+        return refuse(unreachable, fail_run=False)  # the run cannot be reached to be marked
     from .benchmark_results import load_results, metrics_of, results_table, write_outputs
 
     with tempfile.TemporaryDirectory() as scratch, mlflow.start_run(run_name="benchmark") as run:

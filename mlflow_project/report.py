@@ -25,7 +25,7 @@ from lstm_models.training import COMPANY_LABELS
 
 from .benchmark_report import benchmarks_by_machine
 from .comparison import display_table, markdown_table, write_comparison
-from .tracking_store import TrackingServerUnreachable, prepare_tracking_store
+from .tracking_store import tracking_store_problem
 
 HISTORY_METRICS = ("train_loss", "val_loss", *(f"prediction_{name}" for name in COMPANY_LABELS))
 EXIT_NOT_FOUND = 2
@@ -144,10 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parent-run-id", default="", help="the comparison's parent run; empty means the latest comparison")
     parser.add_argument("--output-dir", default="reports", help="local folder for the report")
     args = parser.parse_args(argv)
-    try:
-        prepare_tracking_store()
-    except TrackingServerUnreachable as error:
-        print(f"error: {error}", file=sys.stderr)
+    unreachable = tracking_store_problem()
+    if unreachable:
+        print(f"error: {unreachable}", file=sys.stderr)
         return EXIT_NOT_FOUND
     try:
         path = write_report(args.parent_run_id or None, Path(args.output_dir))

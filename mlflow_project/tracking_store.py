@@ -86,3 +86,12 @@ def prepare_tracking_store() -> None:
             mlflow.MlflowClient(uri).search_experiments(max_results=1)  # creates and migrates the tables
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def tracking_store_problem() -> TrackingServerUnreachable | None:
+    """``prepare_tracking_store``, with an unreachable server returned (for a one-line error) instead of raised."""
+    try:
+        prepare_tracking_store()
+    except TrackingServerUnreachable as error:
+        return error
+    return None

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .config import ConfigError, TrainConfig, build_config
 from .interruption import Interrupted, raise_on_signals
-from .tracking_store import TrackingServerUnreachable, limit_http_retries, prepare_tracking_store
+from .tracking_store import limit_http_retries, tracking_store_problem
 
 EXIT_BAD_PARAMETER = 2
 
@@ -98,6 +98,14 @@ def fail_launching_run(message: str) -> None:
     client.set_terminated(run_id, status="FAILED")
 
 
+def refuse(error: Exception, fail_run: bool = True) -> int:
+    """A bad parameter (or an unreachable store): one line on stderr, the launching run FAILED, status 2."""
+    print(f"error: {error}", file=sys.stderr)
+    if fail_run:
+        fail_launching_run(str(error))
+    return EXIT_BAD_PARAMETER
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     raw = {spec.name: getattr(args, spec.name) for spec in fields(TrainConfig)}
@@ -108,14 +116,10 @@ def main(argv: list[str] | None = None) -> int:
 
         datamodule = make_datamodule(config)
     except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        fail_launching_run(str(error))
-        return EXIT_BAD_PARAMETER
-    try:
-        prepare_tracking_store()
-    except TrackingServerUnreachable as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_BAD_PARAMETER
+        return refuse(error)
+    unreachable = tracking_store_problem()
+    if unreachable:
+        return refuse(unreachable, fail_run=False)  # the run cannot be reached to be marked
     progress_bar = args.progress_bar == "on" or (args.progress_bar == "auto" and sys.stderr.isatty())
     quiet_lightning()
     from .comparison_run import run_comparison
