@@ -17,7 +17,7 @@ import mlflow
 
 from .child_run import ChildResult, train_child
 from .config import TrainConfig
-from .interruption import HANDLED_SIGNALS, Interrupted
+from .interruption import HANDLED_SIGNALS, Interrupted, raise_if_signalled, record_signal
 
 # What every worker trains from, set just before the fork; workers read their inherited copy.
 _shared_job: dict = {}
@@ -28,6 +28,7 @@ _training = False
 def _on_signal_in_worker(signum, frame) -> None:
     """SIGTERM comes from the pool being torn down, SIGINT from Ctrl+C reaching the whole process group."""
     if _training:
+        record_signal(signum)  # should this exception be lost, the next batch raises it again
         raise Interrupted(signum)  # train_child ends its run KILLED, then _train_in_worker exits
     os._exit(128 + signum)  # idle: nothing to clean up
 
@@ -60,12 +61,23 @@ def _train_in_worker(run: tuple[str, int]) -> ChildResult:
     job = _shared_job
     _training = True
     try:
-        return train_child(job["config"], impl, seed, job["datamodule"], job["dataset"], False, job["parent"])
+        result = train_child(job["config"], impl, seed, job["datamodule"], job["dataset"], False, job["parent"])
+        raise_if_signalled()  # a signal whose exception was lost after the last batch: this child is done, leave
+        return result
     except Interrupted as interruption:
         # The run is ended KILLED; the pool is being torn down and waits for this process to go.
         os._exit(interruption.exit_status)
     finally:
         _training = False
+
+
+def _next_result(results) -> ChildResult:
+    """Wait for the next finished child, looking every second for a signal whose exception was lost."""
+    while True:
+        try:
+            return results.next(timeout=1.0)
+        except multiprocessing.TimeoutError:
+            raise_if_signalled()
 
 
 def train_children(config: TrainConfig, datamodule, dataset, progress_bar: bool,
@@ -79,6 +91,8 @@ def train_children(config: TrainConfig, datamodule, dataset, progress_bar: bool,
     _shared_job.update(config=config, datamodule=datamodule, dataset=dataset, parent=parent)
     try:
         with multiprocessing.get_context("fork").Pool(workers, initializer=_prepare_worker) as pool:
-            yield from pool.imap_unordered(_train_in_worker, config.runs)
+            results = pool.imap_unordered(_train_in_worker, config.runs)
+            for _ in config.runs:
+                yield _next_result(results)
     finally:
         _shared_job.clear()

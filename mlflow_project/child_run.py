@@ -17,7 +17,7 @@ from .environment import environment_tags
 from .metrics_logger import MlflowEpochLogger
 from .interruption import Interrupted
 from .model_logging import log_regressor
-from .training_guards import NonFiniteLoss, StopOnNonFiniteLoss
+from .training_guards import NonFiniteLoss, StopOnNonFiniteLoss, StopOnSignal
 
 
 @dataclass
@@ -44,7 +44,7 @@ def make_trainer(config: TrainConfig, logger, progress_bar: bool) -> L.Trainer:
                      devices=int(config.devices) if config.devices.isdigit() else config.devices,
                      logger=logger, enable_checkpointing=False, enable_model_summary=False,
                      enable_progress_bar=progress_bar, num_sanity_val_steps=0, log_every_n_steps=1,
-                     callbacks=[StopOnNonFiniteLoss()])
+                     callbacks=[StopOnNonFiniteLoss(), StopOnSignal()])
 
 
 def final_metrics(config: TrainConfig, model: LSTMRegressor, datamodule, epoch_logger: MlflowEpochLogger,

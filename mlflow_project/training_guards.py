@@ -1,4 +1,4 @@
-"""Stop a training run whose loss is no longer a finite number.
+"""Stop a training run whose loss is no longer a finite number, or that a signal asked to stop.
 
 Once the loss is NaN or infinite every later step is too, and the weights are garbage: training on would waste
 the remaining epochs and log a misleading curve. The callback raises ``NonFiniteLoss`` from the first batch whose
@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 
 import lightning as L
+
+from .interruption import raise_if_signalled
 
 
 class NonFiniteLoss(Exception):
@@ -25,3 +27,11 @@ class StopOnNonFiniteLoss(L.Callback):
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
         if loss is not None and not math.isfinite(float(loss)):
             raise NonFiniteLoss("train_loss", float(loss), trainer.current_epoch + 1)
+
+
+class StopOnSignal(L.Callback):
+    """Raise ``Interrupted`` after the batch during which SIGINT or SIGTERM arrived, should the signal handler's
+    own exception have been lost (see ``interruption``)."""
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        raise_if_signalled()

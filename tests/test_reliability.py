@@ -217,6 +217,45 @@ def test_signal_ends_runs_killed_and_keeps_metrics(signum, workers, tmp_path):
     assert any(client.get_metric_history(run.info.run_id, "train_loss") for run in killed), "metrics are kept"
 
 
+LOST_SIGNAL_SCRIPT = """
+import signal, sys
+from lstm_models.training import CompaniesDataModule, LSTMRegressor
+from mlflow_project.child_run import make_trainer
+from mlflow_project.config import build_config
+from mlflow_project.interruption import Interrupted, raise_on_signals
+import lightning as L
+
+class SignalInsideAFinalizer(L.Callback):
+    # At epoch 3 the signal handler runs inside __del__, where Python prints "Exception ignored" and goes on.
+    def on_train_epoch_start(self, trainer, pl_module):
+        if trainer.current_epoch == 3:
+            class Collected:
+                def __del__(self):
+                    signal.raise_signal(signal.SIGTERM)
+            Collected()
+            print("after the lost exception", flush=True)
+
+raise_on_signals()
+trainer = make_trainer(build_config({"max_epochs": "1000"}), False, False)
+trainer.callbacks.append(SignalInsideAFinalizer())
+try:
+    trainer.fit(LSTMRegressor("native"), CompaniesDataModule())
+except Interrupted as interruption:
+    print(f"interrupted at epoch {trainer.current_epoch}", flush=True)
+    sys.exit(interruption.exit_status)
+"""
+
+
+def test_a_signal_whose_exception_python_drops_still_stops_training(tmp_path):
+    """A handler that runs inside a finalizer loses its exception; training must stop at the next batch anyway."""
+    finished = subprocess.run([sys.executable, "-c", LOST_SIGNAL_SCRIPT], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=120, env=project_env(f"sqlite:///{tmp_path / 'unused.db'}"))
+    assert "Exception ignored" in finished.stderr  # the situation under test did arise
+    assert "after the lost exception" in finished.stdout
+    assert "interrupted at epoch 3" in finished.stdout, finished.stdout + finished.stderr
+    assert finished.returncode == 128 + signal.SIGTERM
+
+
 # --- Concurrency -----------------------------------------------------------------------------------------------
 
 def test_four_comparisons_at_once_into_one_new_sqlite_store(tmp_path):
