@@ -10,6 +10,7 @@ and a Markdown table; figures of times per shape (and the scaling sweeps when as
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -74,6 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def suite_environment() -> dict[str, str]:
+    """This process's environment without pytest-xdist's worker variables: pytest-benchmark reads them, and a
+    suite started from inside an xdist worker (this entry point under a parallel test run) would refuse to time
+    anything."""
+    return {name: value for name, value in os.environ.items() if not name.startswith("PYTEST_XDIST_")}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     limit_http_retries()
@@ -104,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         command = pytest_command(args, json_path)
         print("Running:", " ".join(command[1:]), flush=True)
         # The suite's output goes straight to the console: pytest's progress is the progress of this run.
-        completed = subprocess.run(command, cwd=PROJECT_ROOT)
+        completed = subprocess.run(command, cwd=PROJECT_ROOT, env=suite_environment())
         if completed.returncode != 0 or not json_path.exists():
             mlflow.set_tag("lstm_bench.error", f"benchmark suite exited with status {completed.returncode}")
             mlflow.end_run(status="FAILED")

@@ -127,11 +127,20 @@ def test_logged_model_reloads_in_a_fresh_process_elsewhere(comparison, tmp_path)
                                          metrics["final_prediction_A"]], abs=1e-5)
 
 
-def test_report_from_the_finished_comparison(comparison, tmp_path):
+def _report_in_process(uri: str, arguments: list[str], monkeypatch) -> int:
+    """The `main` that `python -m mlflow_project.report` runs, called in this process: a subprocess would spend
+    most of its time importing MLflow again."""
+    from mlflow_project import report
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+    mlflow.set_tracking_uri(uri)
+    return report.main(arguments)
+
+
+def test_report_from_the_finished_comparison(comparison, tmp_path, monkeypatch):
     uri, parent, _, _ = comparison
-    result = run_cli(["-m", "mlflow_project.report", "--output-dir", str(tmp_path / "reports")], project_env(uri),
-                     cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert _report_in_process(uri, ["--output-dir", str(tmp_path / "reports")], monkeypatch) == 0
     page = (tmp_path / "reports" / parent.info.run_id / "report.html").read_text()
     assert "trains the same as native" in page and page.count("data:image/png;base64,") == 3
     assert (tmp_path / "reports" / parent.info.run_id / "report.md").exists()
@@ -139,11 +148,9 @@ def test_report_from_the_finished_comparison(comparison, tmp_path):
     assert "report/report.html" in names
 
 
-def test_report_without_a_comparison_fails_clearly(sqlite_store, tmp_path):
-    result = run_cli(["-m", "mlflow_project.report", "--output-dir", str(tmp_path)], project_env(sqlite_store),
-                     cwd=tmp_path)
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1].startswith("error: no comparison run in sqlite:")
+def test_report_without_a_comparison_fails_clearly(sqlite_store, tmp_path, monkeypatch, capsys):
+    assert _report_in_process(sqlite_store, ["--output-dir", str(tmp_path)], monkeypatch) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith("error: no comparison run in sqlite:")
 
 
 def test_conda_yaml_is_accepted_by_mlflow():
@@ -156,7 +163,7 @@ def test_conda_yaml_is_accepted_by_mlflow():
         assert package in names
 
 
-def test_report_groups_benchmark_runs_by_machine(comparison, tmp_path):
+def test_report_groups_benchmark_runs_by_machine(comparison, tmp_path, monkeypatch):
     # Two machines logging benchmark runs to one store (as to a shared server); the figures are test data for
     # the grouping, not measurements.
     uri, parent, _, _ = comparison
@@ -172,9 +179,7 @@ def test_report_groups_benchmark_runs_by_machine(comparison, tmp_path):
         client.log_metric(run.info.run_id, "cpu.forward.toy.scratch.median_ms", 2 * native_ms)
         client.log_metric(run.info.run_id, "cpu.forward.toy.scratch.ratio_to_native", 2.0)
         client.set_terminated(run.info.run_id)
-    result = run_cli(["-m", "mlflow_project.report", "--output-dir", str(tmp_path / "reports")], project_env(uri),
-                     cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert _report_in_process(uri, ["--output-dir", str(tmp_path / "reports")], monkeypatch) == 0
     markdown = (tmp_path / "reports" / parent.info.run_id / "report.md").read_text()
     section = markdown.split("## Benchmarks by machine", 1)[1]
     assert "### cpu-box: Some CPU" in section and "### gpu-box: Some CPU, NVIDIA H100" in section
