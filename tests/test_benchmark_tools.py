@@ -1,12 +1,14 @@
-"""The benchmark suite's helper commands: the A/B comparison and the fresh-process peak-memory probe."""
+"""The benchmark suite's helper commands: the A/B comparison, the step profile and the fresh-process
+peak-memory probe."""
 
 import json
 import subprocess
 import sys
 
 import pytest
+import torch
 
-from benchmarks import ab_compare
+from benchmarks import ab_compare, profile_step
 from tests.conftest import REPO
 
 
@@ -28,6 +30,30 @@ def test_ab_compare_refuses_bad_arguments(argv, message, capsys):
         ab_compare.main(argv)
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def _split_of(output: str, impl: str) -> dict[str, float]:
+    """The figures of ``impl``'s summary line: 'impl: total T ms = matrix products P + fused RNN operators F ...'."""
+    line = next(line for line in output.splitlines() if line.startswith(f"{impl}: total"))
+    words = line.replace("(", " ").split()
+    return {"total": float(words[2]), "products": float(words[7]), "fused_rnn": float(words[12])}
+
+
+def test_profile_step_splits_products_from_the_rest(capsys):
+    assert profile_step.main(["--shape", "small", "--rounds", "1", "--impls", "native,scratch_fast"]) == 0
+    output = capsys.readouterr().out
+    native, fast = _split_of(output, "native"), _split_of(output, "scratch_fast")
+    # With oneDNN, nn.LSTM on CPU is one fused operator per pass; scratch_fast's products are separate operators.
+    if torch.backends.mkldnn.is_available():
+        assert native["fused_rnn"] > 0 and native["products"] == 0
+    assert native["total"] > 0
+    assert 0 < fast["products"] < fast["total"] and fast["fused_rnn"] == 0
+
+
+def test_profile_step_refuses_bad_arguments(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        profile_step.main(["--rounds", "0"])
+    assert exit_info.value.code == 2 and "--rounds" in capsys.readouterr().err
 
 
 def test_peak_memory_probe_reports_a_step_above_its_baseline():

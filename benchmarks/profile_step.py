@@ -1,0 +1,87 @@
+"""Where a training step's time goes: matrix products against everything else, per implementation.
+
+    python -m benchmarks.profile_step --shape medium --rounds 3 [--impls native,scratch_fast] [--threads 2]
+
+Runs ``--rounds`` forward+backward steps of each implementation under ``torch.profiler`` (CPU) and prints, per
+step, the operators' own time split into matrix products (``mm``, ``bmm``, ``addmm``, ``baddbmm``, ``matmul``) and
+the rest, and the operators that took longest. The profiler adds a few microseconds to every operator call, so
+the totals are above the benchmark suite's; what this answers is *what* the time is spent on. ``nn.LSTM`` on a
+CPU runs as oneDNN's fused RNN primitive (``aten::mkldnn_rnn_layer``), whose products and gate arithmetic happen
+inside one operator: its products cannot be split out, and the table says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+from lstm_models import IMPLEMENTATIONS
+
+from benchmarks.grid import SHAPES
+from benchmarks.timing import Passes, build_for, check_parity_before_timing, gc_disabled
+
+MATRIX_PRODUCTS = frozenset({"aten::mm", "aten::bmm", "aten::addmm", "aten::baddbmm", "aten::addbmm",
+                             "aten::matmul"})
+# Operators that run a whole fused RNN: their time includes products and element-wise work alike.
+FUSED_RNN = frozenset({"aten::mkldnn_rnn_layer", "aten::mkldnn_rnn_layer_backward", "aten::_cudnn_rnn",
+                       "aten::_cudnn_rnn_backward"})
+WARMUP_STEPS = 2
+
+
+def profile_steps(passes: Passes, rounds: int) -> list:
+    """The profiler's per-operator averages over ``rounds`` forward+backward steps."""
+    for _ in range(WARMUP_STEPS):
+        passes.forward_backward()
+    with gc_disabled(), profile(activities=[ProfilerActivity.CPU]) as profiler:
+        for _ in range(rounds):
+            passes.forward_backward()
+    return list(profiler.key_averages())
+
+
+def split_time(rows: list, rounds: int) -> dict[str, float]:
+    """Milliseconds per step of operators' own time: all of it, matrix products, fused RNN operators, the rest."""
+    def per_step_ms(selected) -> float:
+        return sum(row.self_cpu_time_total for row in selected) / rounds / 1e3
+
+    total = per_step_ms(rows)
+    products = per_step_ms(row for row in rows if row.key in MATRIX_PRODUCTS)
+    fused = per_step_ms(row for row in rows if row.key in FUSED_RNN)
+    return {"total": total, "products": products, "fused_rnn": fused, "other": total - products - fused}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.profile_step", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--impls", default="native,scratch_fast", help="comma-separated registry names")
+    parser.add_argument("--shape", choices=list(SHAPES), default="medium")
+    parser.add_argument("--rounds", type=int, default=3, help="profiled steps (at least 1, after 2 warm-up steps)")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--top", type=int, default=6, help="operators listed per implementation (default: 6)")
+    args = parser.parse_args(argv)
+    impls = [name.strip() for name in args.impls.split(",") if name.strip()]
+    unknown = [name for name in impls if name not in IMPLEMENTATIONS]
+    if unknown or not impls:
+        parser.error(f"--impls: give one or more of {', '.join(IMPLEMENTATIONS)} (got {args.impls!r})")
+    if args.rounds < 1:
+        parser.error(f"--rounds: must be at least 1 (got {args.rounds})")
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    shape = SHAPES[args.shape]
+    print(f"shape {shape.name} {shape.sizes()}, {torch.get_num_threads()} threads, {args.rounds} profiled steps; "
+          "milliseconds per forward+backward step, operators' own time under the profiler")
+    for impl in impls:
+        check_parity_before_timing(impl, shape, "cpu")
+        rows = profile_steps(Passes(build_for(impl, shape, "cpu"), shape, "cpu"), args.rounds)
+        split = split_time(rows, args.rounds)
+        print(f"\n{impl}: total {split['total']:.1f} ms = matrix products {split['products']:.1f}"
+              f" + fused RNN operators {split['fused_rnn']:.1f} (products and gates together)"
+              f" + other operators {split['other']:.1f}")
+        for row in sorted(rows, key=lambda row: row.self_cpu_time_total, reverse=True)[:args.top]:
+            print(f"  {row.key:40} {row.self_cpu_time_total / args.rounds / 1e3:9.2f} ms  {row.count // args.rounds:6} calls")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
