@@ -17,9 +17,7 @@ import time
 
 import torch
 
-from lstm_models import IMPLEMENTATIONS
-
-from benchmarks.grid import SHAPES
+from benchmarks.cli_options import add_selection_options, apply_selection
 from benchmarks.timing import Passes, build_for, check_parity_before_timing, gc_disabled
 
 WARMUP_ROUNDS = 2
@@ -27,20 +25,10 @@ WARMUP_ROUNDS = 2
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.ab_compare", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--impls", default="native,scratch_fast", help="comma-separated; ratios are to the first")
-    parser.add_argument("--shape", choices=list(SHAPES), default="medium")
-    parser.add_argument("--rounds", type=int, default=9, help="timed rounds (at least 1, after 2 warm-up rounds)")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    add_selection_options(parser, rounds=9, rounds_help="timed rounds (at least 1, after 2 warm-up rounds); "
+                                                        "ratios are to the first implementation")
     args = parser.parse_args(argv)
-    impls = [name.strip() for name in args.impls.split(",") if name.strip()]
-    unknown = [name for name in impls if name not in IMPLEMENTATIONS]
-    if unknown or len(impls) < 2:
-        parser.error(f"--impls: give two or more of {', '.join(IMPLEMENTATIONS)} (got {args.impls!r})")
-    if args.rounds < 1:
-        parser.error(f"--rounds: must be at least 1 (got {args.rounds})")
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
-    shape = SHAPES[args.shape]
+    impls, shape = apply_selection(parser, args, fewest_impls=2)
     for impl in impls:
         check_parity_before_timing(impl, shape, "cpu")
     passes = {impl: Passes(build_for(impl, shape, "cpu"), shape, "cpu") for impl in impls}

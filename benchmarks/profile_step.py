@@ -18,9 +18,7 @@ import sys
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from lstm_models import IMPLEMENTATIONS
-
-from benchmarks.grid import SHAPES
+from benchmarks.cli_options import add_selection_options, apply_selection
 from benchmarks.timing import Passes, build_for, check_parity_before_timing, gc_disabled
 
 MATRIX_PRODUCTS = frozenset({"aten::mm", "aten::bmm", "aten::addmm", "aten::baddbmm", "aten::addbmm",
@@ -54,21 +52,10 @@ def split_time(rows: list, rounds: int) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.profile_step", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--impls", default="native,scratch_fast", help="comma-separated registry names")
-    parser.add_argument("--shape", choices=list(SHAPES), default="medium")
-    parser.add_argument("--rounds", type=int, default=3, help="profiled steps (at least 1, after 2 warm-up steps)")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    add_selection_options(parser, rounds=3, rounds_help="profiled steps (at least 1, after 2 warm-up steps)")
     parser.add_argument("--top", type=int, default=6, help="operators listed per implementation (default: 6)")
     args = parser.parse_args(argv)
-    impls = [name.strip() for name in args.impls.split(",") if name.strip()]
-    unknown = [name for name in impls if name not in IMPLEMENTATIONS]
-    if unknown or not impls:
-        parser.error(f"--impls: give one or more of {', '.join(IMPLEMENTATIONS)} (got {args.impls!r})")
-    if args.rounds < 1:
-        parser.error(f"--rounds: must be at least 1 (got {args.rounds})")
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
-    shape = SHAPES[args.shape]
+    impls, shape = apply_selection(parser, args, fewest_impls=1)
     print(f"shape {shape.name} {shape.sizes()}, {torch.get_num_threads()} threads, {args.rounds} profiled steps; "
           "milliseconds per forward+backward step, operators' own time under the profiler")
     for impl in impls:
