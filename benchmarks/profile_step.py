@@ -66,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
               f" + fused RNN operators {split['fused_rnn']:.1f} (products and gates together)"
               f" + other operators {split['other']:.1f}")
         for row in sorted(rows, key=lambda row: row.self_cpu_time_total, reverse=True)[:args.top]:
-            print(f"  {row.key:40} {row.self_cpu_time_total / args.rounds / 1e3:9.2f} ms  {row.count // args.rounds:6} calls")
+            ms_per_step, calls_per_step = row.self_cpu_time_total / args.rounds / 1e3, row.count // args.rounds
+            print(f"  {row.key:40} {ms_per_step:9.2f} ms  {calls_per_step:6} calls")
     return 0
 
 

@@ -11,7 +11,11 @@ from __future__ import annotations
 import mlflow
 import pandas as pd
 
-from .benchmark_results import PASS_ORDER, SHAPE_ORDER
+from .benchmark_results import PASS_ORDER, SHAPE_ORDER, time_cell
+
+
+BENCHMARKS_INTRO = ("The latest finished benchmark run of each machine that logged to this store; times compare "
+                    "within a machine only.")
 
 
 def machine_of(run: mlflow.entities.Run) -> str:
@@ -32,8 +36,7 @@ def table_from_metrics(metrics: dict[str, float]) -> pd.DataFrame:
             continue
         device, pass_name, shape, impl, _ = parts
         ratio = metrics.get(f"{device}.{pass_name}.{shape}.{impl}.ratio_to_native")
-        shown = f"{value:.3g} ms" + ("" if impl == "native" or ratio is None else f" ({ratio:.2f}x)")
-        cells.setdefault((device, shape, pass_name), {})[impl] = shown
+        cells.setdefault((device, shape, pass_name), {})[impl] = time_cell(impl, value, ratio)
 
     def order(key):
         device, shape, pass_name = key

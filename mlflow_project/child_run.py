@@ -14,8 +14,8 @@ from .comparison import epochs_to_converge
 from .config import TrainConfig
 from .datasets import example_input, log_dataset
 from .environment import environment_tags
-from .metrics_logger import MlflowEpochLogger
 from .interruption import Interrupted
+from .metrics_logger import MlflowEpochLogger
 from .model_logging import log_regressor
 from .training_guards import NonFiniteLoss, StopOnNonFiniteLoss, StopOnSignal
 
@@ -47,10 +47,14 @@ def make_trainer(config: TrainConfig, logger, progress_bar: bool) -> L.Trainer:
                      callbacks=[StopOnNonFiniteLoss(), StopOnSignal()])
 
 
+def epochs_trained(epoch_logger: MlflowEpochLogger) -> float:
+    return float(len(epoch_logger.history.get("train_loss", [])))
+
+
 def final_metrics(config: TrainConfig, model: LSTMRegressor, datamodule, epoch_logger: MlflowEpochLogger,
                   seconds: float, steps: int) -> dict[str, float]:
     finals = {"training_seconds": seconds, "steps_per_second": steps / seconds if seconds > 0 else 0.0,
-              "epochs_trained": float(len(epoch_logger.history.get("train_loss", [])))}
+              "epochs_trained": epochs_trained(epoch_logger)}
     for name in ("train_loss", "val_loss"):
         if epoch_logger.last(name) is not None:
             finals[f"final_{name}"] = epoch_logger.last(name)
@@ -84,7 +88,10 @@ def train_replicas(config: TrainConfig, datamodule) -> None:
     with no logging at all."""
     for impl, seed in config.runs:
         model = seeded_model(config, impl, seed)
-        make_trainer(config, logger=False, progress_bar=False).fit(model, datamodule)
+        try:
+            make_trainer(config, logger=False, progress_bar=False).fit(model, datamodule)
+        except NonFiniteLoss:
+            pass  # rank 0 saw the same synchronised loss, ended its run FAILED and goes on to the next run
 
 
 def train_child(config: TrainConfig, impl: str, seed: int, datamodule, dataset, progress_bar: bool,
@@ -138,8 +145,7 @@ def _end_unfinished(result: ChildResult, epoch_logger: MlflowEpochLogger, start:
     result.reason = next(iter(tags.values()))
     result.history = epoch_logger.history
     seconds = time.perf_counter() - start
-    result.finals = {"training_seconds": seconds,
-                     "epochs_trained": float(len(epoch_logger.history.get("train_loss", [])))}
+    result.finals = {"training_seconds": seconds, "epochs_trained": epochs_trained(epoch_logger)}
     epoch_logger.flush()
     mlflow.log_metrics(result.finals)
     mlflow.set_tags(tags)

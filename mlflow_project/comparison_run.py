@@ -116,6 +116,7 @@ def end_interrupted(parent_run_id: str, signal_name: str) -> None:
     mlflow.set_tag("lstm_bench.interrupted_by", signal_name)
     mlflow.end_run("KILLED")
 
+
 def print_summary(summary: pd.DataFrame, run_id: str, experiment_id: str) -> None:
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print("\nSummary over seeds (mean ± std):")

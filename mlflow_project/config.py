@@ -63,11 +63,17 @@ class TrainConfig:
         return [(impl, seed) for impl in self.impls for seed in self.seeds]
 
     @property
+    def trains_on_one_cpu(self) -> bool:
+        """Whether each child trains on one CPU device in its own process (not a GPU, nor a Lightning strategy
+        that starts processes of its own): only then can children train in parallel worker processes."""
+        return self.accelerator == "cpu" and self.strategy == "auto" and self.devices == "1"
+
+    @property
     def worker_count(self) -> int:
         """Processes that train children at once: 1 unless training runs in this process's CPU alone."""
         if self.workers != "auto":
             return min(int(self.workers), len(self.runs))
-        if self.accelerator != "cpu" or self.strategy != "auto" or self.devices != "1":
+        if not self.trains_on_one_cpu:
             return 1
         return max(1, min(os.cpu_count() or 1, len(self.runs)))
 
@@ -193,8 +199,7 @@ def check_combinations(config: TrainConfig) -> None:
             if getattr(config, parameter) != 1:
                 raise ConfigError(parameter, "must be 1 when impls includes statquest (the tutorial's unit is 1x1)",
                                   str(getattr(config, parameter)))
-    if config.workers not in ("auto", "1") and (config.accelerator != "cpu" or config.strategy != "auto"
-                                                 or config.devices != "1"):
+    if config.workers not in ("auto", "1") and not config.trains_on_one_cpu:
         raise ConfigError("workers", "must be 1 or auto unless accelerator=cpu, strategy=auto and devices=1 "
                           "(Lightning's own strategies manage their processes)", config.workers)
     if config.accelerator in ("gpu", "cuda"):

@@ -16,22 +16,20 @@ import statistics
 import tempfile
 import time
 
-import lightning as L
 import mlflow
 
-from lstm_models.training import CompaniesDataModule, LSTMRegressor
+from lstm_models.training import CompaniesDataModule
 
+from .child_run import make_trainer, seeded_model
 from .config import TrainConfig
 from .metrics_logger import MlflowEpochLogger
 from .train import quiet_lightning
 
 
 def _fit_seconds(config: TrainConfig, impl: str, logger) -> float:
-    L.seed_everything(0, verbose=False)
-    model = LSTMRegressor(impl, lr=config.lr)
-    trainer = L.Trainer(max_epochs=config.max_epochs, accelerator="cpu", logger=logger, enable_checkpointing=False,
-                        enable_model_summary=False, enable_progress_bar=False, num_sanity_val_steps=0,
-                        log_every_n_steps=1)
+    """One fit with the comparison's own model and trainer settings; ``logger`` False means tracking off."""
+    model = seeded_model(config, impl, seed=0)
+    trainer = make_trainer(config, logger, progress_bar=False)
     start = time.perf_counter()
     trainer.fit(model, CompaniesDataModule())
     return time.perf_counter() - start

@@ -23,9 +23,10 @@ import pandas as pd
 
 from lstm_models.training import COMPANY_LABELS
 
-from .benchmark_report import benchmarks_by_machine
+from .benchmark_report import BENCHMARKS_INTRO, benchmarks_by_machine
 from .comparison import display_table, markdown_table, write_comparison
 from .tracking_store import tracking_store_problem
+from .train import refuse
 
 HISTORY_METRICS = ("train_loss", "val_loss", *(f"prediction_{name}" for name in COMPANY_LABELS))
 EXIT_NOT_FOUND = 2
@@ -87,9 +88,7 @@ def render(parent: mlflow.entities.Run, summary: pd.DataFrame, folder: Path) -> 
     markdown += [f"![{name}]({name})" for name in figures]
     machines = benchmarks_by_machine()
     if machines:
-        markdown += ["", "## Benchmarks by machine", "",
-                     "The latest finished benchmark run of each machine that logged to this store; times compare "
-                     "within a machine only.", ""]
+        markdown += ["", "## Benchmarks by machine", "", BENCHMARKS_INTRO, ""]
         for machine, run, table in machines:
             markdown += [f"### {machine}", "", f"Run `{run.info.run_id}`.", "", markdown_table(table), ""]
     md_path = folder / "report.md"
@@ -114,8 +113,7 @@ def benchmark_html(machines) -> str:
         return ""
     sections = "".join(f"<h3>{html.escape(machine)}</h3><p>Run {html.escape(run.info.run_id)}.</p>"
                        f"{table.to_html(index=False, escape=True)}" for machine, run, table in machines)
-    return ("<h2>Benchmarks by machine</h2><p>The latest finished benchmark run of each machine that logged to "
-            f"this store; times compare within a machine only.</p>{sections}")
+    return f"<h2>Benchmarks by machine</h2><p>{html.escape(BENCHMARKS_INTRO)}</p>{sections}"
 
 
 def write_report(parent_run_id: str | None, output_dir: Path) -> Path:
@@ -141,13 +139,13 @@ def main(argv: list[str] | None = None) -> int:
                                      description="Write a report (Markdown and single-file HTML) of a finished "
                                                  "comparison, from the tracking store in MLFLOW_TRACKING_URI.",
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--parent-run-id", default="", help="the comparison's parent run; empty means the latest comparison")
+    parser.add_argument("--parent-run-id", default="",
+                        help="the comparison's parent run; empty means the latest comparison")
     parser.add_argument("--output-dir", default="reports", help="local folder for the report")
     args = parser.parse_args(argv)
     unreachable = tracking_store_problem()
     if unreachable:
-        print(f"error: {unreachable}", file=sys.stderr)
-        return EXIT_NOT_FOUND
+        return refuse(unreachable, fail_run=False)  # the same one-line error and status 2 as every entry point
     try:
         path = write_report(args.parent_run_id or None, Path(args.output_dir))
     except ReportError as error:

@@ -1,8 +1,8 @@
 """Make the tracking store ready before anything is logged: a reachable server, or an initialised sqlite file.
 
 MLflow's HTTP client retries a refused or timed-out request with exponential back-off for minutes before giving
-up. Every entry point calls ``prepare_tracking_store`` first, which starts with: one short probe of the server's ``/health`` endpoint,
-and a one-line error naming the URI when it does not answer. The same module caps MLflow's own retries for the
+up. Every entry point calls ``prepare_tracking_store`` first, which starts with one short probe of the server's
+``/health`` endpoint, and a one-line error naming the URI when it does not answer. The same module caps MLflow's own retries for the
 rest of the process (unless the user set them), so a server that goes away mid-run also fails in seconds.
 
 For a sqlite store, ``prepare_tracking_store`` creates the tables under a file lock: MLflow creates them on first
