@@ -11,6 +11,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import threading
+import time
 from collections.abc import Iterator
 
 import mlflow
@@ -19,6 +21,9 @@ from .child_run import ChildResult, train_child
 from .config import TrainConfig
 from .interruption import HANDLED_SIGNALS, Interrupted, raise_if_signalled, record_signal
 
+# How long workers get to end their runs and exit before they are killed, and the pool's threads to stop.
+WORKER_EXIT_SECONDS = 20.0
+POOL_THREADS_SECONDS = 5.0
 # What every worker trains from, set just before the fork; workers read their inherited copy.
 _shared_job: dict = {}
 # In a worker: whether a child run is being trained (and so must be ended KILLED on a signal).
@@ -89,10 +94,40 @@ def train_children(config: TrainConfig, datamodule, dataset, progress_bar: bool,
             yield train_child(config, impl, seed, datamodule, dataset, progress_bar, parent)
         return
     _shared_job.update(config=config, datamodule=datamodule, dataset=dataset, parent=parent)
+    pool = multiprocessing.get_context("fork").Pool(workers, initializer=_prepare_worker)
+    every_child_done = False
     try:
-        with multiprocessing.get_context("fork").Pool(workers, initializer=_prepare_worker) as pool:
-            results = pool.imap_unordered(_train_in_worker, config.runs)
-            for _ in config.runs:
-                yield _next_result(results)
+        results = pool.imap_unordered(_train_in_worker, config.runs)
+        for _ in config.runs:
+            yield _next_result(results)
+        every_child_done = True
     finally:
+        _stop_workers(pool, every_child_done)
         _shared_job.clear()
+
+
+def _stop_workers(pool, every_child_done: bool) -> None:
+    """End the pool's workers and threads without waiting forever on any of them.
+
+    ``Pool.terminate`` (what ``with Pool`` does on exit) first takes the task queue's lock, then sends SIGTERM,
+    then joins every worker without a time limit: a worker idle on that lock, or one that died holding it, can
+    keep it waiting for ever. Instead: after the last child, the workers are told to exit (``close``: each reads
+    a sentinel); after an interruption or an error they get SIGTERM, which ends a child being trained KILLED.
+    A worker still there after ``WORKER_EXIT_SECONDS`` is killed, and the pool's own threads are then stopped
+    by ``terminate`` in a daemon thread given a few seconds (the process may exit without it).
+    """
+    workers = multiprocessing.active_children()
+    if every_child_done:
+        pool.close()
+    else:
+        for worker in workers:
+            worker.terminate()
+    deadline = time.monotonic() + WORKER_EXIT_SECONDS
+    for worker in workers:
+        worker.join(max(0.0, deadline - time.monotonic()))
+        if worker.is_alive():
+            worker.kill()
+            worker.join()
+    stopper = threading.Thread(target=pool.terminate, name="stop-worker-pool", daemon=True)
+    stopper.start()
+    stopper.join(POOL_THREADS_SECONDS)

@@ -307,3 +307,26 @@ def test_other_entry_points_fail_fast_on_an_unreachable_server(entry_point, monk
     finally:
         mlflow.set_tracking_uri(None)
     assert f"no MLflow tracking server answers at {uri}" in capsys.readouterr().err
+
+
+# --- The worker pool's shutdown ----------------------------------------------------------------------------------
+
+def _ignore_sigterm() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def test_pool_shutdown_kills_a_worker_that_ignores_sigterm(monkeypatch):
+    """A worker that does not exit on SIGTERM (stuck in C code, say) must not keep the comparison waiting."""
+    import multiprocessing
+
+    from mlflow_project import child_pool
+
+    monkeypatch.setattr(child_pool, "WORKER_EXIT_SECONDS", 1.0)
+    pool = multiprocessing.get_context("fork").Pool(1, initializer=_ignore_sigterm)
+    pool.apply_async(time.sleep, (120,))
+    time.sleep(0.5)  # the worker is inside the task
+    workers = multiprocessing.active_children()
+    started = time.monotonic()
+    child_pool._stop_workers(pool, every_child_done=False)
+    assert time.monotonic() - started < 15
+    assert workers and not any(worker.is_alive() for worker in workers)
