@@ -13,6 +13,10 @@ Backward (backpropagation through time derived by hand, ``LSTMLayerFunction.back
 - after the loop, the gradients of W_ih, W_hh, the biases and the input are each one large matrix product (or
   sum) over all T*B rows, which is where a CPU's matrix-multiply throughput is reached.
 
+The large per-call buffers (the input projection, the backward's per-step factors, the gate gradients) come from
+``workspace``, a pool that keeps them between calls: fresh buffers of tens of MB cost thousands of page faults per
+step on Linux. Saved buffers go back to the pool only when autograd frees them.
+
 Per-step views (x_proj[:, t], hiddens[t], ...) are made once per call with ``unbind``: at small sizes the Python
 cost of slicing inside the loop is larger than the arithmetic. docs/scratch_fast.md has the measurements.
 
@@ -27,6 +31,7 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import once_differentiable
 
+from . import workspace
 from .contract import LSTMParameters
 
 
@@ -51,10 +56,11 @@ def layer_forward(x, h0, c0, weight_ih, weight_hh, bias, needs_grad: bool):
     hidden = h0.shape[1]
     w_ih, w_hh = _gate_major(weight_ih, hidden), _gate_major(weight_hh, hidden)  # (4, H, I), (4, H, H)
     x_rows = x.reshape(seq_len * batch, input_size).expand(4, seq_len * batch, input_size)
+    x_proj = workspace.take((4, seq_len * batch, hidden), x)  # (4, T*B, H), given back after the loop
     if bias is None:
-        x_proj = torch.bmm(x_rows, w_ih.transpose(1, 2))  # (4, T*B, H)
+        torch.bmm(x_rows, w_ih.transpose(1, 2), out=x_proj)
     else:
-        x_proj = torch.baddbmm(_gate_major(bias, hidden).unsqueeze(1), x_rows, w_ih.transpose(1, 2))
+        torch.baddbmm(_gate_major(bias, hidden).unsqueeze(1), x_rows, w_ih.transpose(1, 2), out=x_proj)
     w_hh_t = w_hh.transpose(1, 2)  # (4, H, H): h @ w_hh_t[k] = h W_k^T
     hiddens = x.new_empty(seq_len + 1, batch, hidden)  # h_0 .. h_T; h_1 .. h_T are the output
     hiddens[0] = h0
@@ -75,9 +81,10 @@ def layer_forward(x, h0, c0, weight_ih, weight_hh, bias, needs_grad: bool):
     if needs_grad:
         # What the backward needs, computed while each step's values are in cache (the same products over all
         # steps at once, after the loop, stream everything through memory again).
-        dz_factors = x.new_empty(seq_len, 4, batch, hidden)  # dz = [dh, dc, dc, dc] * dz_factors
-        dc_from_dh = x.new_empty(seq_len, batch, hidden)  # o (1 - tanh²c)
-        forget = x.new_empty(seq_len, batch, hidden)  # f, for dc_{t-1} = dc_t f_t
+        # Pooled, and back in the pool only when autograd frees them (see workspace).
+        dz_factors = workspace.take((seq_len, 4, batch, hidden), x)  # dz = [dh, dc, dc, dc] * dz_factors
+        dc_from_dh = workspace.take((seq_len, batch, hidden), x)  # o (1 - tanh²c)
+        forget = workspace.take((seq_len, batch, hidden), x)  # f, for dc_{t-1} = dc_t f_t
         factor_steps, dc_from_dh_steps, forget_steps = dz_factors.unbind(0), dc_from_dh.unbind(0), forget.unbind(0)
         sig_grad = x.new_empty(3, batch, hidden)  # σ'(z) = σ (1 - σ) for o, i, f
     for t in range(seq_len):
@@ -97,6 +104,8 @@ def layer_forward(x, h0, c0, weight_ih, weight_hh, bias, needs_grad: bool):
                           out=dc_from_dh_steps[t])  # o (1 - tanh²c)
             forget_steps[t].copy_(forget_gate)
         cell.copy_(next_cell)
+    del x_proj_steps
+    workspace.give_back(x_proj)
     saved = (x, w_ih, w_hh, hiddens, dz_factors, dc_from_dh, forget) if needs_grad else None
     return hiddens[1:], hiddens[seq_len].clone(), cell.clone(), saved  # (T, B, H), (B, H), (B, H)
 
@@ -111,6 +120,8 @@ class LSTMLayerFunction(torch.autograd.Function):
         output, h_n, c_n, saved = layer_forward(x, h0, c0, weight_ih, weight_hh, bias, any(ctx.needs_input_grad))
         if saved is not None:
             ctx.save_for_backward(*saved)
+            for pooled in saved[4:]:  # dz_factors, dc_from_dh, forget
+                workspace.give_back_when_freed(pooled)
         ctx.has_bias = bias is not None
         return output, h_n, c_n
 
@@ -122,7 +133,7 @@ class LSTMLayerFunction(torch.autograd.Function):
         hidden = w_hh.shape[1]
         # dz of every step, filled backwards, gate-minor (T, B, 4, H) so that one step's dz is a (B, 4H) matrix
         # and dh_{t-1} = dz W_hh is a single product (four products of a quarter the size run slower).
-        grad_gates = x.new_empty(seq_len, batch, 4, hidden)
+        grad_gates = workspace.take((seq_len, batch, 4, hidden), x)  # given back at the end
         grad_steps_per_gate = grad_gates.transpose(1, 2).unbind(0)  # T views (4, B, H)
         grad_step_rows = grad_gates.view(seq_len, batch, 4 * hidden).unbind(0)  # T views (B, 4H)
         factor_steps, dc_from_dh_steps, forget_steps = dz_factors.unbind(0), dc_from_dh.unbind(0), forget.unbind(0)
@@ -153,6 +164,8 @@ class LSTMLayerFunction(torch.autograd.Function):
             grad_weight_hh = _nn_lstm_layout(grad_weight_hh.view(4, hidden, hidden))
         if ctx.has_bias and ctx.needs_input_grad[5]:
             grad_bias = _nn_lstm_layout(grad_rows.sum(0).view(4, hidden))  # (4H,)
+        del grad_steps_per_gate, grad_step_rows, grad_rows
+        workspace.give_back(grad_gates)
         return grad_x, dh, dc, grad_weight_ih, grad_weight_hh, grad_bias
 
 

@@ -1,0 +1,118 @@
+"""scratch_fast's buffer pool (lstm_models/core/workspace.py): reuse must never let two users share memory.
+
+The dangerous cases are the ones where a saved buffer would be reused while a graph still needs it: two forward
+graphs alive at once, and a graph kept with ``retain_graph=True`` while another forward runs. Each is compared
+with nn.LSTM's gradients in float64.
+"""
+
+import pytest
+import torch
+
+from lstm_models import build_lstm
+from lstm_models.core import workspace
+
+
+@pytest.fixture(autouse=True)
+def empty_pool():
+    workspace.clear()
+    yield
+    workspace.clear()
+
+
+def _pair(seed: int = 0):
+    """nn.LSTM and scratch_fast with the same float64 weights."""
+    torch.manual_seed(seed)
+    native = build_lstm("native", 3, 4, num_layers=2, dtype=torch.float64)
+    fast = build_lstm("scratch_fast", 3, 4, num_layers=2, dtype=torch.float64)
+    fast.load_state_dict(native.state_dict())
+    return native, fast
+
+
+def _sequences(count: int):
+    generator = torch.Generator().manual_seed(1)
+    return [torch.randn(6, 2, 3, generator=generator, dtype=torch.float64) for _ in range(count)]
+
+
+def _weight_grads(module) -> dict[str, torch.Tensor]:
+    return {name: param.grad.clone() for name, param in module.named_parameters()}
+
+
+def _assert_same_grads(fast, native):
+    want = _weight_grads(native)
+    for name, got in _weight_grads(fast).items():
+        torch.testing.assert_close(got, want[name], msg=name)
+
+
+def test_two_graphs_alive_at_once_keep_their_own_saved_buffers():
+    # Forward A, forward B, then one backward through both: B must not have reused A's saved factors.
+    native, fast = _pair()
+    first, second = _sequences(2)
+    for module in (native, fast):
+        out_a, _ = module(first)
+        out_b, _ = module(second)
+        (out_a.square().sum() + out_b.sin().sum()).backward()
+    _assert_same_grads(fast, native)
+
+
+def test_backwards_in_the_reverse_order_of_their_forwards():
+    native, fast = _pair()
+    first, second = _sequences(2)
+    for module in (native, fast):
+        out_a, _ = module(first)
+        out_b, _ = module(second)
+        out_b.sum().backward()
+        out_a.square().sum().backward()
+    _assert_same_grads(fast, native)
+
+
+def test_a_retained_graph_survives_a_later_forward():
+    # backward(retain_graph=True), then an unrelated forward and backward, then the retained graph again.
+    native, fast = _pair()
+    first, second = _sequences(2)
+    for module in (native, fast):
+        kept, _ = module(first)
+        kept.square().sum().backward(retain_graph=True)
+        other, _ = module(second)
+        other.sum().backward()
+        kept.square().sum().backward()
+    _assert_same_grads(fast, native)
+
+
+def test_saved_buffers_return_to_the_pool_only_when_the_graph_is_freed():
+    _, fast = _pair()
+    (x,) = _sequences(1)
+    output, _ = fast(x.requires_grad_())
+    during_forward_graph = workspace.pooled_bytes()  # only the input projections, given back after each loop
+    output.sum().backward()
+    after_backward = workspace.pooled_bytes()
+    assert after_backward > during_forward_graph  # the saved factors came back once backward freed the graph
+    output, _ = fast(x)
+    assert workspace.pooled_bytes() < after_backward  # and the next forward took them again
+
+
+def test_take_reuses_a_given_back_buffer_and_never_hands_it_out_twice():
+    like = torch.empty(0)
+    first = workspace.take((5, 7), like)
+    workspace.give_back(first)
+    again = workspace.take((7, 5), like)  # same number of elements: the same memory, in the new shape
+    assert again.data_ptr() == first.data_ptr() and again.shape == (7, 5)
+    other = workspace.take((7, 5), like)  # the pool is empty again: fresh memory
+    assert other.data_ptr() != again.data_ptr()
+
+
+def test_give_back_when_freed_waits_for_the_saved_view():
+    saved = workspace.take((3, 4), torch.empty(0))
+    workspace.give_back_when_freed(saved)
+    assert workspace.pooled_bytes() == 0
+    del saved
+    assert workspace.pooled_bytes() == 3 * 4 * 4
+
+
+def test_the_pool_stays_bounded_over_many_sequence_lengths():
+    _, fast = _pair()
+    for seq_len in range(1, 3 * workspace.MAX_SIZES):
+        output, _ = fast(torch.randn(seq_len, 2, 3, dtype=torch.float64, requires_grad=True))
+        output.sum().backward()
+    with workspace._lock:
+        assert len(workspace._free) <= workspace.MAX_SIZES
+        assert all(len(buffers) <= workspace.MAX_BUFFERS_PER_SIZE for buffers in workspace._free.values())
