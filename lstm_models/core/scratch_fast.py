@@ -4,9 +4,11 @@ Forward, per layer:
 - the input projection of all time steps is one matrix product before the loop: ``x_proj = x @ W_ih^T + b``;
 - inside the loop only the recurrent product remains, written with ``out=`` into preallocated buffers, so a
   step allocates nothing: one product and seven element-wise kernels, plus five more when a backward will
-  follow, which compute the backward's per-step factors while the step's values are still in cache;
-- the gates live gate-major, (4, B, H), in the order (o, i, f, g), so one sigmoid covers o, i and f and every
-  element-wise kernel reads and writes contiguous memory.
+  follow, which compute the backward's per-step factors while the step's values are still in cache; the cell
+  state alternates between two buffers instead of being copied;
+- the gates live gate-major, (4, B, H), in the order (o, i, f, g), so every element-wise kernel reads and writes
+  contiguous memory, and one sigmoid covers all four gates: g's rows of the weights are doubled, so that
+  tanh z_g = 2σ(2 z_g) - 1 costs an affine kernel instead of a tanh (three times a sigmoid's cost here).
 
 Backward (backpropagation through time derived by hand, ``LSTMLayerFunction.backward``):
 - the loop carries only dh and dc: five element-wise kernels and one (B, 4H) x (4H, H) product per step;
@@ -49,6 +51,18 @@ def _nn_lstm_layout(grad: torch.Tensor) -> torch.Tensor:
     return torch.roll(grad, -1, dims=0).reshape(-1, *grad.shape[2:])
 
 
+def _cell_gate_doubled(gate_major: torch.Tensor) -> torch.Tensor:
+    """A copy of a (4, H, ...) gate-major weight or bias with the cell gate g's rows times 2.
+
+    With them the pre-activation of g comes out as 2 z_g, and g = tanh z_g = 2σ(2 z_g) - 1: one sigmoid kernel
+    covers all four gates and a cheap affine kernel replaces a tanh, which costs about three sigmoids here. The
+    backward keeps using the undoubled weights, so its gradients are the ones of z_g itself.
+    """
+    doubled = gate_major.clone()
+    doubled[3].mul_(2)
+    return doubled
+
+
 def layer_forward(x, h0, c0, weight_ih, weight_hh, bias, needs_grad: bool):
     """One layer's forward: x (T, B, I), h0/c0 (B, H), bias (4H,) or None -> output (T, B, H), h_n (B, H),
     c_n (B, H), and what the backward needs (None unless ``needs_grad``)."""
@@ -57,11 +71,12 @@ def layer_forward(x, h0, c0, weight_ih, weight_hh, bias, needs_grad: bool):
     w_ih, w_hh = _gate_major(weight_ih, hidden), _gate_major(weight_hh, hidden)  # (4, H, I), (4, H, H)
     x_rows = x.reshape(seq_len * batch, input_size).expand(4, seq_len * batch, input_size)
     x_proj = workspace.take((4, seq_len * batch, hidden), x)  # (4, T*B, H), given back after the loop
+    w_ih_doubled_g = _cell_gate_doubled(w_ih).transpose(1, 2)  # (4, I, H)
     if bias is None:
-        torch.bmm(x_rows, w_ih.transpose(1, 2), out=x_proj)
+        torch.bmm(x_rows, w_ih_doubled_g, out=x_proj)
     else:
-        torch.baddbmm(_gate_major(bias, hidden).unsqueeze(1), x_rows, w_ih.transpose(1, 2), out=x_proj)
-    w_hh_t = w_hh.transpose(1, 2)  # (4, H, H): h @ w_hh_t[k] = h W_k^T
+        torch.baddbmm(_cell_gate_doubled(_gate_major(bias, hidden)).unsqueeze(1), x_rows, w_ih_doubled_g, out=x_proj)
+    w_hh_t = _cell_gate_doubled(w_hh).transpose(1, 2)  # (4, H, H): h @ w_hh_t[k] = h W_k^T (g's rows doubled)
     hiddens = x.new_empty(seq_len + 1, batch, hidden)  # h_0 .. h_T; h_1 .. h_T are the output
     hiddens[0] = h0
     x_proj_steps = x_proj.view(4, seq_len, batch, hidden).unbind(1)  # T views (4, B, H)
@@ -69,15 +84,17 @@ def layer_forward(x, h0, c0, weight_ih, weight_hh, bias, needs_grad: bool):
     hidden_steps_per_gate = hiddens.unsqueeze(1).expand(seq_len + 1, 4, batch, hidden).unbind(0)
 
     # Per-step buffers, reused: a step allocates nothing.
-    gates = x.new_empty(4, batch, hidden)  # z, then o, i, f (sigmoid, in place) and z_g
+    gates = x.new_empty(4, batch, hidden)  # z (g's doubled), then σ of it in place: o, i, f, σ(2 z_g)
     sigmoids = gates[:3]
-    out_gate, in_gate, forget_gate = sigmoids.unbind(0)
-    cell_gate_input = gates[3]
-    # The partners of o, i, f in their gradients' factors, side by side so one kernel multiplies all three.
-    companions = x.new_empty(3, batch, hidden)
-    tanh_cell, cell_gate, cell = companions.unbind(0)  # tanh c_t, g, c_{t-1}
-    cell.copy_(c0)
-    next_cell, in_times_cell = x.new_empty(batch, hidden), x.new_empty(batch, hidden)
+    out_gate, in_gate, forget_gate, cell_gate_sigmoid = gates.unbind(0)
+    minus_one = x.new_full((), -1.0)
+    # The partners of o, i, f in their gradients' factors, (tanh c_t, g, c_{t-1}), side by side so one kernel
+    # multiplies all three. Two sets, alternating: step t reads c_{t-1} from set t % 2 and writes c_t straight
+    # into the other set, so no copy carries the cell state over.
+    companion_sets = x.new_empty(2, 3, batch, hidden).unbind(0)
+    companion_views = [companions.unbind(0) for companions in companion_sets]
+    companion_views[0][2].copy_(c0)
+    in_times_cell = x.new_empty(batch, hidden)
     if needs_grad:
         # What the backward needs, computed while each step's values are in cache (the same products over all
         # steps at once, after the loop, stream everything through memory again).
@@ -88,9 +105,12 @@ def layer_forward(x, h0, c0, weight_ih, weight_hh, bias, needs_grad: bool):
         factor_steps, dc_from_dh_steps, forget_steps = dz_factors.unbind(0), dc_from_dh.unbind(0), forget.unbind(0)
         sig_grad = x.new_empty(3, batch, hidden)  # σ'(z) = σ (1 - σ) for o, i, f
     for t in range(seq_len):
+        companions = companion_sets[t % 2]
+        tanh_cell, cell_gate, cell = companion_views[t % 2]
+        next_cell = companion_views[(t + 1) % 2][2]
         torch.baddbmm(x_proj_steps[t], hidden_steps_per_gate[t], w_hh_t, out=gates)  # z
-        sigmoids.sigmoid_()  # o, i, f
-        torch.tanh(cell_gate_input, out=cell_gate)  # g
+        gates.sigmoid_()  # o, i, f, σ(2 z_g)
+        torch.add(minus_one, cell_gate_sigmoid, alpha=2, out=cell_gate)  # g = tanh z_g = 2σ(2 z_g) - 1
         torch.mul(in_gate, cell_gate, out=in_times_cell)
         torch.mul(forget_gate, cell, out=next_cell).add_(in_times_cell)  # c_t = f c_{t-1} + i g
         torch.tanh(next_cell, out=tanh_cell)
@@ -103,11 +123,11 @@ def layer_forward(x, h0, c0, weight_ih, weight_hh, bias, needs_grad: bool):
             torch.addcmul(out_gate, hidden_steps[t + 1], tanh_cell, value=-1,
                           out=dc_from_dh_steps[t])  # o (1 - tanh²c)
             forget_steps[t].copy_(forget_gate)
-        cell.copy_(next_cell)
+    final_cell = companion_views[seq_len % 2][2]
     del x_proj_steps
     workspace.give_back(x_proj)
     saved = (x, w_ih, w_hh, hiddens, dz_factors, dc_from_dh, forget) if needs_grad else None
-    return hiddens[1:], hiddens[seq_len].clone(), cell.clone(), saved  # (T, B, H), (B, H), (B, H)
+    return hiddens[1:], hiddens[seq_len].clone(), final_cell.clone(), saved  # (T, B, H), (B, H), (B, H)
 
 
 
