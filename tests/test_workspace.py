@@ -13,7 +13,8 @@ from lstm_models.core import workspace
 
 
 @pytest.fixture(autouse=True)
-def empty_pool():
+def empty_pool(monkeypatch):
+    monkeypatch.setattr(workspace, "MIN_POOLED_BYTES", 0)  # pool even the small buffers of these cases
     workspace.clear()
     yield
     workspace.clear()
@@ -116,3 +117,13 @@ def test_the_pool_stays_bounded_over_many_sequence_lengths():
     with workspace._lock:
         assert len(workspace._free) <= workspace.MAX_SIZES
         assert all(len(buffers) <= workspace.MAX_BUFFERS_PER_SIZE for buffers in workspace._free.values())
+
+
+def test_small_buffers_are_not_pooled(monkeypatch):
+    monkeypatch.setattr(workspace, "MIN_POOLED_BYTES", 1 << 20)
+    small = workspace.take((16, 16), torch.empty(0))
+    workspace.give_back(small)
+    assert workspace.pooled_bytes() == 0
+    large = workspace.take((512, 512), torch.empty(0))  # exactly 1 MiB of float32
+    workspace.give_back(large)
+    assert workspace.pooled_bytes() == 512 * 512 * 4

@@ -25,6 +25,9 @@ from collections import OrderedDict
 
 import torch
 
+# Below this, malloc serves buffers from memory it already holds, and the pool's bookkeeping (a lock, a weakref
+# finalizer per saved buffer: several microseconds) would cost more than it saves at the tutorial's sizes.
+MIN_POOLED_BYTES = 1 << 20
 MAX_BUFFERS_PER_SIZE = 8  # a few layers' saved buffers plus the step's scratch
 MAX_SIZES = 8  # distinct (numel, dtype) keys; the least recently used is dropped beyond this
 
@@ -45,7 +48,7 @@ def take(shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
     numel = 1
     for size in shape:
         numel *= size
-    if numel == 0:
+    if numel * like.element_size() < MIN_POOLED_BYTES:
         return like.new_empty(shape)
     key = (numel, like.dtype)
     with _lock:
@@ -58,7 +61,7 @@ def take(shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
 
 def give_back(buffer: torch.Tensor) -> None:
     """Return a buffer from ``take`` that the caller no longer uses (no view of it may live on)."""
-    if not _poolable(buffer) or buffer.numel() == 0:
+    if not _poolable(buffer) or buffer.numel() * buffer.element_size() < MIN_POOLED_BYTES:
         return
     flat = buffer.view(-1)
     key = (flat.numel(), flat.dtype)
@@ -75,7 +78,8 @@ def give_back_when_freed(saved: torch.Tensor) -> None:
     """Return ``saved``'s buffer (from ``take``) to the pool once autograd has freed ``saved`` itself.
 
     The finalizer holds a second view of the memory, not ``saved``, so it does not keep ``saved`` alive."""
-    weakref.finalize(saved, give_back, saved.view(-1))
+    if _poolable(saved) and saved.numel() * saved.element_size() >= MIN_POOLED_BYTES:
+        weakref.finalize(saved, give_back, saved.view(-1))
 
 
 def pooled_bytes() -> int:
