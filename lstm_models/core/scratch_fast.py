@@ -6,8 +6,8 @@ Forward, per layer:
   step allocates nothing: one product and seven element-wise kernels, plus five more when a backward will
   follow, which compute the backward's per-step factors while the step's values are still in cache; the cell
   state alternates between two buffers instead of being copied;
-- the gates live gate-major, (4, B, H), in the order (o, i, f, g), so every element-wise kernel reads and writes
-  contiguous memory, and one sigmoid covers all four gates: g's rows of the weights are doubled, so that
+- the gates live gate-major, (4, B, H), in nn.LSTM's order (i, f, g, o), so every element-wise kernel reads and
+  writes contiguous memory, and one sigmoid covers all four gates: g's rows of the weights are doubled, so that
   tanh z_g = 2σ(2 z_g) - 1 costs an affine kernel instead of a tanh (three times a sigmoid's cost here).
 
 Backward (backpropagation through time derived by hand, ``LSTMLayerFunction.backward``):
@@ -37,29 +37,20 @@ from . import workspace
 from .contract import LSTMParameters
 
 
-def _gate_major(weight: torch.Tensor, hidden: int) -> torch.Tensor:
-    """nn.LSTM's (4H, ...) weight or (4H,) bias as (4, H, ...) in the internal gate order (o, i, f, g), a copy.
+# nn.LSTM's gate order, kept throughout: i, f, g, o. i, f, g (the gates whose gradient scales with dc) are one
+# contiguous block, and so the whole layer works on nn.LSTM's weights and gradients as they are, with no reordering.
+IN, FORGET, CELL, OUT = range(4)
 
-    Rolling nn.LSTM's (i, f, g, o) by one gate moves o to the front: the sigmoid gates o, i, f become one
-    contiguous block, and so do i, f, g, the three gates whose gradient scales with dc.
+
+def _cell_gate_doubled(weight: torch.Tensor, hidden: int) -> torch.Tensor:
+    """A (4, H, ...) copy of nn.LSTM's (4H, ...) weight or (4H,) bias with the cell gate g's rows times 2.
+
+    With it the pre-activation of g comes out as 2 z_g, and g = tanh z_g = 2σ(2 z_g) - 1: one sigmoid kernel
+    covers all four gates and a cheap affine kernel replaces a tanh, which costs about three sigmoids here. Only
+    the forward uses these copies; the backward uses the weights themselves, so its gradients are those of z_g.
     """
-    return torch.roll(weight.view(4, hidden, *weight.shape[1:]), 1, dims=0)
-
-
-def _nn_lstm_layout(grad: torch.Tensor) -> torch.Tensor:
-    """The inverse of ``_gate_major``: a (4, H, ...) gradient in internal order as nn.LSTM's (4H, ...)."""
-    return torch.roll(grad, -1, dims=0).reshape(-1, *grad.shape[2:])
-
-
-def _cell_gate_doubled(gate_major: torch.Tensor) -> torch.Tensor:
-    """A copy of a (4, H, ...) gate-major weight or bias with the cell gate g's rows times 2.
-
-    With them the pre-activation of g comes out as 2 z_g, and g = tanh z_g = 2σ(2 z_g) - 1: one sigmoid kernel
-    covers all four gates and a cheap affine kernel replaces a tanh, which costs about three sigmoids here. The
-    backward keeps using the undoubled weights, so its gradients are the ones of z_g itself.
-    """
-    doubled = gate_major.clone()
-    doubled[3].mul_(2)
+    doubled = weight.view(4, hidden, *weight.shape[1:]).clone()
+    doubled[CELL].mul_(2)
     return doubled
 
 
@@ -68,15 +59,14 @@ def layer_forward(x, h0, c0, weight_ih, weight_hh, bias, needs_grad: bool):
     c_n (B, H), and what the backward needs (None unless ``needs_grad``)."""
     seq_len, batch, input_size = x.shape
     hidden = h0.shape[1]
-    w_ih, w_hh = _gate_major(weight_ih, hidden), _gate_major(weight_hh, hidden)  # (4, H, I), (4, H, H)
     x_rows = x.reshape(seq_len * batch, input_size).expand(4, seq_len * batch, input_size)
     x_proj = workspace.take((4, seq_len * batch, hidden), x)  # (4, T*B, H), given back after the loop
-    w_ih_doubled_g = _cell_gate_doubled(w_ih).transpose(1, 2)  # (4, I, H)
+    w_ih_t = _cell_gate_doubled(weight_ih, hidden).transpose(1, 2)  # (4, I, H)
     if bias is None:
-        torch.bmm(x_rows, w_ih_doubled_g, out=x_proj)
+        torch.bmm(x_rows, w_ih_t, out=x_proj)
     else:
-        torch.baddbmm(_cell_gate_doubled(_gate_major(bias, hidden)).unsqueeze(1), x_rows, w_ih_doubled_g, out=x_proj)
-    w_hh_t = _cell_gate_doubled(w_hh).transpose(1, 2)  # (4, H, H): h @ w_hh_t[k] = h W_k^T (g's rows doubled)
+        torch.baddbmm(_cell_gate_doubled(bias, hidden).unsqueeze(1), x_rows, w_ih_t, out=x_proj)
+    w_hh_t = _cell_gate_doubled(weight_hh, hidden).transpose(1, 2)  # (4, H, H): h @ w_hh_t[k] = h W_k^T
     hiddens = x.new_empty(seq_len + 1, batch, hidden)  # h_0 .. h_T; h_1 .. h_T are the output
     hiddens[0] = h0
     x_proj_steps = x_proj.view(4, seq_len, batch, hidden).unbind(1)  # T views (4, B, H)
@@ -84,32 +74,30 @@ def layer_forward(x, h0, c0, weight_ih, weight_hh, bias, needs_grad: bool):
     hidden_steps_per_gate = hiddens.unsqueeze(1).expand(seq_len + 1, 4, batch, hidden).unbind(0)
 
     # Per-step buffers, reused: a step allocates nothing.
-    gates = x.new_empty(4, batch, hidden)  # z (g's doubled), then σ of it in place: o, i, f, σ(2 z_g)
-    sigmoids = gates[:3]
-    out_gate, in_gate, forget_gate, cell_gate_sigmoid = gates.unbind(0)
+    gates = x.new_empty(4, batch, hidden)  # z (g's doubled), then σ of it in place: i, f, σ(2 z_g), o
+    in_gate, forget_gate, cell_gate_sigmoid, out_gate = gates.unbind(0)
     minus_one = x.new_full((), -1.0)
-    # The partners of o, i, f in their gradients' factors, (tanh c_t, g, c_{t-1}), side by side so one kernel
-    # multiplies all three. Two sets, alternating: step t reads c_{t-1} from set t % 2 and writes c_t straight
-    # into the other set, so no copy carries the cell state over.
-    companion_sets = x.new_empty(2, 3, batch, hidden).unbind(0)
+    # The partners of the gates in their gradients' factors, (g, c_{t-1}, i g, tanh c_t), side by side so that one
+    # kernel multiplies all four (g's own factor is then overwritten). Two sets, alternating: step t reads c_{t-1}
+    # from set t % 2 and writes c_t straight into the other set, so no copy carries the cell state over.
+    companion_sets = x.new_empty(2, 4, batch, hidden).unbind(0)
     companion_views = [companions.unbind(0) for companions in companion_sets]
-    companion_views[0][2].copy_(c0)
-    in_times_cell = x.new_empty(batch, hidden)
+    companion_views[0][FORGET].copy_(c0)
     if needs_grad:
         # What the backward needs, computed while each step's values are in cache (the same products over all
         # steps at once, after the loop, stream everything through memory again).
         # Pooled, and back in the pool only when autograd frees them (see workspace).
-        dz_factors = workspace.take((seq_len, 4, batch, hidden), x)  # dz = [dh, dc, dc, dc] * dz_factors
+        dz_factors = workspace.take((seq_len, 4, batch, hidden), x)  # dz = [dc, dc, dc, dh] * dz_factors
         dc_from_dh = workspace.take((seq_len, batch, hidden), x)  # o (1 - tanh²c)
         forget = workspace.take((seq_len, batch, hidden), x)  # f, for dc_{t-1} = dc_t f_t
         factor_steps, dc_from_dh_steps, forget_steps = dz_factors.unbind(0), dc_from_dh.unbind(0), forget.unbind(0)
-        sig_grad = x.new_empty(3, batch, hidden)  # σ'(z) = σ (1 - σ) for o, i, f
+        sig_grad = x.new_empty(4, batch, hidden)  # σ'(z) = σ (1 - σ) for i, f, o (and g's, unused)
     for t in range(seq_len):
         companions = companion_sets[t % 2]
-        tanh_cell, cell_gate, cell = companion_views[t % 2]
-        next_cell = companion_views[(t + 1) % 2][2]
+        cell_gate, cell, in_times_cell, tanh_cell = companion_views[t % 2]
+        next_cell = companion_views[(t + 1) % 2][FORGET]
         torch.baddbmm(x_proj_steps[t], hidden_steps_per_gate[t], w_hh_t, out=gates)  # z
-        gates.sigmoid_()  # o, i, f, σ(2 z_g)
+        gates.sigmoid_()  # i, f, σ(2 z_g), o
         torch.add(minus_one, cell_gate_sigmoid, alpha=2, out=cell_gate)  # g = tanh z_g = 2σ(2 z_g) - 1
         torch.mul(in_gate, cell_gate, out=in_times_cell)
         torch.mul(forget_gate, cell, out=next_cell).add_(in_times_cell)  # c_t = f c_{t-1} + i g
@@ -117,18 +105,17 @@ def layer_forward(x, h0, c0, weight_ih, weight_hh, bias, needs_grad: bool):
         torch.mul(out_gate, tanh_cell, out=hidden_steps[t + 1])  # h_t = o tanh(c_t)
         if needs_grad:
             factors = factor_steps[t]  # (4, B, H)
-            torch.addcmul(sigmoids, sigmoids, sigmoids, value=-1, out=sig_grad)
-            torch.mul(sig_grad, companions, out=factors[:3])  # o(1-o) tanh c, i(1-i) g, f(1-f) c_{t-1}
-            torch.addcmul(in_gate, in_times_cell, cell_gate, value=-1, out=factors[3])  # i (1 - g²)
+            torch.addcmul(gates, gates, gates, value=-1, out=sig_grad)
+            torch.mul(sig_grad, companions, out=factors)  # i(1-i) g, f(1-f) c_{t-1}, (overwritten), o(1-o) tanh c
+            torch.addcmul(in_gate, in_times_cell, cell_gate, value=-1, out=factors[CELL])  # i (1 - g²)
             torch.addcmul(out_gate, hidden_steps[t + 1], tanh_cell, value=-1,
                           out=dc_from_dh_steps[t])  # o (1 - tanh²c)
             forget_steps[t].copy_(forget_gate)
-    final_cell = companion_views[seq_len % 2][2]
+    final_cell = companion_views[seq_len % 2][FORGET]
     del x_proj_steps
     workspace.give_back(x_proj)
-    saved = (x, w_ih, w_hh, hiddens, dz_factors, dc_from_dh, forget) if needs_grad else None
+    saved = (x, weight_ih, weight_hh, hiddens, dz_factors, dc_from_dh, forget) if needs_grad else None
     return hiddens[1:], hiddens[seq_len].clone(), final_cell.clone(), saved  # (T, B, H), (B, H), (B, H)
-
 
 
 class LSTMLayerFunction(torch.autograd.Function):
@@ -148,9 +135,9 @@ class LSTMLayerFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_output, grad_h_n, grad_c_n):
-        x, w_ih, w_hh, hiddens, dz_factors, dc_from_dh, forget = ctx.saved_tensors
+        x, weight_ih, weight_hh, hiddens, dz_factors, dc_from_dh, forget = ctx.saved_tensors
         seq_len, batch, input_size = x.shape
-        hidden = w_hh.shape[1]
+        hidden = weight_hh.shape[1]
         # dz of every step, filled backwards, gate-minor (T, B, 4, H) so that one step's dz is a (B, 4H) matrix
         # and dh_{t-1} = dz W_hh is a single product (four products of a quarter the size run slower).
         grad_gates = workspace.take((seq_len, batch, 4, hidden), x)  # given back at the end
@@ -158,7 +145,6 @@ class LSTMLayerFunction(torch.autograd.Function):
         grad_step_rows = grad_gates.view(seq_len, batch, 4 * hidden).unbind(0)  # T views (B, 4H)
         factor_steps, dc_from_dh_steps, forget_steps = dz_factors.unbind(0), dc_from_dh.unbind(0), forget.unbind(0)
         output_grad_steps = grad_output.unbind(0) if grad_output is not None else None
-        w_hh_rows = w_hh.view(4 * hidden, hidden)  # (4H, H), internal gate order
         dh = grad_h_n.clone() if grad_h_n is not None else x.new_zeros(batch, hidden)  # (B, H)
         dc = grad_c_n.clone() if grad_c_n is not None else x.new_zeros(batch, hidden)  # (B, H)
         for t in range(seq_len - 1, -1, -1):
@@ -166,24 +152,22 @@ class LSTMLayerFunction(torch.autograd.Function):
                 dh.add_(output_grad_steps[t])
             dc.addcmul_(dh, dc_from_dh_steps[t])  # the path through h_t = o tanh(c_t)
             step_grad, factors = grad_steps_per_gate[t], factor_steps[t]  # (4, B, H) each
-            torch.mul(factors[0], dh, out=step_grad[0])  # dz_o
-            torch.mul(factors[1:], dc, out=step_grad[1:])  # dz_i, dz_f, dz_g
-            torch.mm(grad_step_rows[t], w_hh_rows, out=dh)  # dh_{t-1} = dz W_hh   (B, H)
+            torch.mul(factors[:OUT], dc, out=step_grad[:OUT])  # dz_i, dz_f, dz_g
+            torch.mul(factors[OUT], dh, out=step_grad[OUT])  # dz_o
+            torch.mm(grad_step_rows[t], weight_hh, out=dh)  # dh_{t-1} = dz W_hh   (B, H)
             dc.mul_(forget_steps[t])  # dc_{t-1} = dc_t f_t
 
-        # After the loop: one large product per gradient, over all T*B rows.
-        grad_rows = grad_gates.view(seq_len * batch, 4 * hidden)  # (T*B, 4H), internal gate order
+        # After the loop: one large product per gradient, over all T*B rows, already in nn.LSTM's layout.
+        grad_rows = grad_gates.view(seq_len * batch, 4 * hidden)  # (T*B, 4H)
         grad_x = grad_weight_ih = grad_weight_hh = grad_bias = None
         if ctx.needs_input_grad[0]:
-            grad_x = torch.mm(grad_rows, w_ih.view(4 * hidden, input_size)).view(seq_len, batch, input_size)
+            grad_x = torch.mm(grad_rows, weight_ih).view(seq_len, batch, input_size)
         if ctx.needs_input_grad[3]:
             grad_weight_ih = torch.mm(grad_rows.t(), x.reshape(seq_len * batch, input_size))  # (4H, I)
-            grad_weight_ih = _nn_lstm_layout(grad_weight_ih.view(4, hidden, input_size))
         if ctx.needs_input_grad[4]:
             grad_weight_hh = torch.mm(grad_rows.t(), hiddens[:-1].reshape(seq_len * batch, hidden))  # (4H, H)
-            grad_weight_hh = _nn_lstm_layout(grad_weight_hh.view(4, hidden, hidden))
         if ctx.has_bias and ctx.needs_input_grad[5]:
-            grad_bias = _nn_lstm_layout(grad_rows.sum(0).view(4, hidden))  # (4H,)
+            grad_bias = grad_rows.sum(0)  # (4H,)
         del grad_steps_per_gate, grad_step_rows, grad_rows
         workspace.give_back(grad_gates)
         return grad_x, dh, dc, grad_weight_ih, grad_weight_hh, grad_bias
