@@ -91,6 +91,7 @@ def layer_forward(x, h0, c0, weight_ih, weight_hh, bias, needs_grad: bool):
         dc_from_dh = workspace.take((seq_len, batch, hidden), x)  # o (1 - tanh²c)
         forget = workspace.take((seq_len, batch, hidden), x)  # f, for dc_{t-1} = dc_t f_t
         factor_steps, dc_from_dh_steps, forget_steps = dz_factors.unbind(0), dc_from_dh.unbind(0), forget.unbind(0)
+        cell_factor_steps = dz_factors[:, CELL].unbind(0)  # views made once per call, not per step
         sig_grad = x.new_empty(4, batch, hidden)  # σ'(z) = σ (1 - σ) for i, f, o (and g's, unused)
     for t in range(seq_len):
         companions = companion_sets[t % 2]
@@ -104,10 +105,10 @@ def layer_forward(x, h0, c0, weight_ih, weight_hh, bias, needs_grad: bool):
         torch.tanh(next_cell, out=tanh_cell)
         torch.mul(out_gate, tanh_cell, out=hidden_steps[t + 1])  # h_t = o tanh(c_t)
         if needs_grad:
-            factors = factor_steps[t]  # (4, B, H)
             torch.addcmul(gates, gates, gates, value=-1, out=sig_grad)
-            torch.mul(sig_grad, companions, out=factors)  # i(1-i) g, f(1-f) c_{t-1}, (overwritten), o(1-o) tanh c
-            torch.addcmul(in_gate, in_times_cell, cell_gate, value=-1, out=factors[CELL])  # i (1 - g²)
+            # i(1-i) g, f(1-f) c_{t-1}, (overwritten next), o(1-o) tanh c
+            torch.mul(sig_grad, companions, out=factor_steps[t])
+            torch.addcmul(in_gate, in_times_cell, cell_gate, value=-1, out=cell_factor_steps[t])  # i (1 - g²)
             torch.addcmul(out_gate, hidden_steps[t + 1], tanh_cell, value=-1,
                           out=dc_from_dh_steps[t])  # o (1 - tanh²c)
             forget_steps[t].copy_(forget_gate)
@@ -141,9 +142,12 @@ class LSTMLayerFunction(torch.autograd.Function):
         # dz of every step, filled backwards, gate-minor (T, B, 4, H) so that one step's dz is a (B, 4H) matrix
         # and dh_{t-1} = dz W_hh is a single product (four products of a quarter the size run slower).
         grad_gates = workspace.take((seq_len, batch, 4, hidden), x)  # given back at the end
-        grad_steps_per_gate = grad_gates.transpose(1, 2).unbind(0)  # T views (4, B, H)
-        grad_step_rows = grad_gates.view(seq_len, batch, 4 * hidden).unbind(0)  # T views (B, 4H)
-        factor_steps, dc_from_dh_steps, forget_steps = dz_factors.unbind(0), dc_from_dh.unbind(0), forget.unbind(0)
+        # Per-step views, made once per call: T views each.
+        grad_gates_major = grad_gates.transpose(1, 2)  # (T, 4, B, H)
+        grad_dc_gate_steps, grad_out_gate_steps = grad_gates_major[:, :OUT].unbind(0), grad_gates_major[:, OUT].unbind(0)
+        grad_step_rows = grad_gates.view(seq_len, batch, 4 * hidden).unbind(0)  # (B, 4H) each
+        dc_factor_steps, out_factor_steps = dz_factors[:, :OUT].unbind(0), dz_factors[:, OUT].unbind(0)
+        dc_from_dh_steps, forget_steps = dc_from_dh.unbind(0), forget.unbind(0)
         output_grad_steps = grad_output.unbind(0) if grad_output is not None else None
         dh = grad_h_n.clone() if grad_h_n is not None else x.new_zeros(batch, hidden)  # (B, H)
         dc = grad_c_n.clone() if grad_c_n is not None else x.new_zeros(batch, hidden)  # (B, H)
@@ -151,9 +155,8 @@ class LSTMLayerFunction(torch.autograd.Function):
             if output_grad_steps is not None:
                 dh.add_(output_grad_steps[t])
             dc.addcmul_(dh, dc_from_dh_steps[t])  # the path through h_t = o tanh(c_t)
-            step_grad, factors = grad_steps_per_gate[t], factor_steps[t]  # (4, B, H) each
-            torch.mul(factors[:OUT], dc, out=step_grad[:OUT])  # dz_i, dz_f, dz_g
-            torch.mul(factors[OUT], dh, out=step_grad[OUT])  # dz_o
+            torch.mul(dc_factor_steps[t], dc, out=grad_dc_gate_steps[t])  # dz_i, dz_f, dz_g   (3, B, H)
+            torch.mul(out_factor_steps[t], dh, out=grad_out_gate_steps[t])  # dz_o
             torch.mm(grad_step_rows[t], weight_hh, out=dh)  # dh_{t-1} = dz W_hh   (B, H)
             dc.mul_(forget_steps[t])  # dc_{t-1} = dc_t f_t
 
@@ -168,7 +171,7 @@ class LSTMLayerFunction(torch.autograd.Function):
             grad_weight_hh = torch.mm(grad_rows.t(), hiddens[:-1].reshape(seq_len * batch, hidden))  # (4H, H)
         if ctx.has_bias and ctx.needs_input_grad[5]:
             grad_bias = grad_rows.sum(0)  # (4H,)
-        del grad_steps_per_gate, grad_step_rows, grad_rows
+        del grad_gates_major, grad_dc_gate_steps, grad_out_gate_steps, grad_step_rows, grad_rows
         workspace.give_back(grad_gates)
         return grad_x, dh, dc, grad_weight_ih, grad_weight_hh, grad_bias
 
