@@ -3,7 +3,7 @@
 Forward, per layer:
 - the input projection of all time steps is one matrix product before the loop: ``x_proj = x @ W_ih^T + b``;
 - inside the loop only the recurrent product remains, written with ``out=`` into preallocated buffers, so a
-  step allocates nothing: one product and seven element-wise kernels, plus five more when a backward will
+  step allocates nothing: one product and six element-wise kernels, plus five more when a backward will
   follow, which compute the backward's per-step factors while the step's values are still in cache; the cell
   state alternates between two buffers instead of being copied;
 - the gates live gate-major, (4, B, H), in nn.LSTM's order (i, f, g, o), so every element-wise kernel reads and
@@ -101,7 +101,7 @@ def layer_forward(x, h0, c0, weight_ih, weight_hh, bias, needs_grad: bool):
         gates.sigmoid_()  # i, f, σ(2 z_g), o
         torch.add(minus_one, cell_gate_sigmoid, alpha=2, out=cell_gate)  # g = tanh z_g = 2σ(2 z_g) - 1
         torch.mul(in_gate, cell_gate, out=in_times_cell)
-        torch.mul(forget_gate, cell, out=next_cell).add_(in_times_cell)  # c_t = f c_{t-1} + i g
+        torch.addcmul(in_times_cell, forget_gate, cell, out=next_cell)  # c_t = f c_{t-1} + i g
         torch.tanh(next_cell, out=tanh_cell)
         torch.mul(out_gate, tanh_cell, out=hidden_steps[t + 1])  # h_t = o tanh(c_t)
         if needs_grad:
