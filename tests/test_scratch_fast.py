@@ -68,7 +68,7 @@ def test_gradcheck_layer_function_with_gradients_of_final_state_only():
         return torch.randn(*shape, generator=generator, dtype=torch.float64, requires_grad=True)
 
     args = (draw(seq_len, batch, inputs), draw(batch, hidden), draw(batch, hidden),
-            draw(4 * hidden, inputs), draw(4 * hidden, hidden), draw(4 * hidden))
+            draw(4 * hidden, inputs), draw(4 * hidden, hidden), draw(4 * hidden), draw(4 * hidden))
 
     def final_state(*args):
         _, h_n, c_n = LSTMLayerFunction.apply(*args)
@@ -88,7 +88,7 @@ def test_gradcheck_detects_a_wrong_backward():
 
     generator = torch.Generator().manual_seed(2)
     args = tuple(torch.randn(*shape, generator=generator, dtype=torch.float64, requires_grad=True)
-                 for shape in [(3, 2, 2), (2, 2), (2, 2), (8, 2), (8, 2), (8,)])
+                 for shape in [(3, 2, 2), (2, 2), (2, 2), (8, 2), (8, 2), (8,), (8,)])
     assert not torch.autograd.gradcheck(lambda *a: BrokenForget.apply(*a)[0], args, raise_exception=False)
 
 
@@ -115,3 +115,14 @@ def test_exports_with_a_dynamic_batch():
     exported = torch.export.export(model, (example,), dynamic_shapes=({0: torch.export.Dim("batch")},))
     batch_of_three = torch.rand(3, 4)
     torch.testing.assert_close(exported.module()(batch_of_three), model(batch_of_three))
+
+
+def test_each_bias_gets_its_own_gradient_tensor():
+    # The layer returns one gradient for both biases (they only appear as a sum); each must still get its own
+    # .grad, or accumulating into one would change the other.
+    module = build_lstm("scratch_fast", 3, 4)
+    for _ in range(2):
+        output, _ = module(torch.randn(5, 2, 3))
+        output.sum().backward()
+    assert module.bias_ih_l0.grad.data_ptr() != module.bias_hh_l0.grad.data_ptr()
+    torch.testing.assert_close(module.bias_ih_l0.grad, module.bias_hh_l0.grad)

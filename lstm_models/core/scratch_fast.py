@@ -54,18 +54,22 @@ def _cell_gate_doubled(weight: torch.Tensor, hidden: int) -> torch.Tensor:
     return doubled
 
 
-def layer_forward(x, h0, c0, weight_ih, weight_hh, bias, needs_grad: bool):
-    """One layer's forward: x (T, B, I), h0/c0 (B, H), bias (4H,) or None -> output (T, B, H), h_n (B, H),
+def layer_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, needs_grad: bool):
+    """One layer's forward: x (T, B, I), h0/c0 (B, H), biases (4H,) or None -> output (T, B, H), h_n (B, H),
     c_n (B, H), and what the backward needs (None unless ``needs_grad``)."""
     seq_len, batch, input_size = x.shape
     hidden = h0.shape[1]
     x_rows = x.reshape(seq_len * batch, input_size).expand(4, seq_len * batch, input_size)
     x_proj = workspace.take((4, seq_len * batch, hidden), x)  # (4, T*B, H), given back after the loop
     w_ih_t = _cell_gate_doubled(weight_ih, hidden).transpose(1, 2)  # (4, I, H)
-    if bias is None:
+    if bias_ih is None:
         torch.bmm(x_rows, w_ih_t, out=x_proj)
     else:
-        torch.baddbmm(_cell_gate_doubled(bias, hidden).unsqueeze(1), x_rows, w_ih_t, out=x_proj)
+        # nn.LSTM's two biases only ever appear as their sum; summed here, outside autograd, the sum is a fresh
+        # tensor whose g rows can be doubled in place, and the graph has no extra node for it.
+        bias = (bias_ih + bias_hh).view(4, 1, hidden)
+        bias[CELL].mul_(2)
+        torch.baddbmm(bias, x_rows, w_ih_t, out=x_proj)
     w_hh_t = _cell_gate_doubled(weight_hh, hidden).transpose(1, 2)  # (4, H, H): h @ w_hh_t[k] = h W_k^T
     hiddens = x.new_empty(seq_len + 1, batch, hidden)  # h_0 .. h_T; h_1 .. h_T are the output
     hiddens[0] = h0
@@ -123,14 +127,15 @@ class LSTMLayerFunction(torch.autograd.Function):
     """One LSTM layer over a whole sequence, with a hand-written backward."""
 
     @staticmethod
-    def forward(ctx, x, h0, c0, weight_ih, weight_hh, bias):
-        """x (T, B, I), h0/c0 (B, H), bias (4H,) or None -> output (T, B, H), h_n (B, H), c_n (B, H)."""
-        output, h_n, c_n, saved = layer_forward(x, h0, c0, weight_ih, weight_hh, bias, any(ctx.needs_input_grad))
+    def forward(ctx, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh):
+        """x (T, B, I), h0/c0 (B, H), biases (4H,) or None -> output (T, B, H), h_n (B, H), c_n (B, H)."""
+        output, h_n, c_n, saved = layer_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh,
+                                                any(ctx.needs_input_grad))
         if saved is not None:
             ctx.save_for_backward(*saved)
             for pooled in saved[4:]:  # dz_factors, dc_from_dh, forget
                 workspace.give_back_when_freed(pooled)
-        ctx.has_bias = bias is not None
+        ctx.has_bias = bias_ih is not None
         return output, h_n, c_n
 
     @staticmethod
@@ -162,18 +167,20 @@ class LSTMLayerFunction(torch.autograd.Function):
 
         # After the loop: one large product per gradient, over all T*B rows, already in nn.LSTM's layout.
         grad_rows = grad_gates.view(seq_len * batch, 4 * hidden)  # (T*B, 4H)
-        grad_x = grad_weight_ih = grad_weight_hh = grad_bias = None
+        grad_x = grad_weight_ih = grad_weight_hh = grad_bias_ih = grad_bias_hh = None
         if ctx.needs_input_grad[0]:
             grad_x = torch.mm(grad_rows, weight_ih).view(seq_len, batch, input_size)
         if ctx.needs_input_grad[3]:
             grad_weight_ih = torch.mm(grad_rows.t(), x.reshape(seq_len * batch, input_size))  # (4H, I)
         if ctx.needs_input_grad[4]:
             grad_weight_hh = torch.mm(grad_rows.t(), hiddens[:-1].reshape(seq_len * batch, hidden))  # (4H, H)
-        if ctx.has_bias and ctx.needs_input_grad[5]:
-            grad_bias = grad_rows.sum(0)  # (4H,)
+        if ctx.has_bias and (ctx.needs_input_grad[5] or ctx.needs_input_grad[6]):
+            grad_bias_ih = grad_rows.sum(0)  # (4H,): the gradient of the biases' sum, so of each bias
+            # Each parameter gets its own tensor: autograd may keep a returned gradient as the .grad itself.
+            grad_bias_hh = grad_bias_ih.clone() if ctx.needs_input_grad[5] and ctx.needs_input_grad[6] else grad_bias_ih
         del grad_gates_major, grad_dc_gate_steps, grad_out_gate_steps, grad_step_rows, grad_rows
         workspace.give_back(grad_gates)
-        return grad_x, dh, dc, grad_weight_ih, grad_weight_hh, grad_bias
+        return grad_x, dh, dc, grad_weight_ih, grad_weight_hh, grad_bias_ih, grad_bias_hh
 
 
 def needs_autograd(tensors) -> bool:
@@ -193,9 +200,7 @@ class ScratchFastLSTM(LSTMParameters):
         final_h, final_c = [], []
         for layer in range(self.num_layers):
             weight_ih, weight_hh, bias_ih, bias_hh = self.layer_weights(layer)
-            # nn.LSTM's two biases always appear as a sum: one bias vector, whose gradient serves both.
-            bias = None if bias_ih is None else bias_ih + bias_hh  # (4H,)
-            args = (x.contiguous(), h0[layer], c0[layer], weight_ih, weight_hh, bias)
+            args = (x.contiguous(), h0[layer], c0[layer], weight_ih, weight_hh, bias_ih, bias_hh)
             if needs_autograd(args):
                 x, h, c = LSTMLayerFunction.apply(*args)
             else:  # inference and export: the same arithmetic without autograd's bookkeeping
