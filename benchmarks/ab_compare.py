@@ -4,13 +4,16 @@
 
 Each round times a forward and a forward+backward of every implementation in turn, so slow phases of a shared
 machine hit all of them alike; the medians over rounds (the first two dropped as warm-up) and their ratios to the
-first implementation are printed. The benchmark suite (``pytest benchmarks --benchmark-only``) remains the
+first implementation are printed, with the median number of minor page faults per call: memory that the
+allocator handed back to the kernel and takes again costs one fault per 4 KiB page touched, kernel time that
+is part of the measured time (see docs/scratch_fast.md). The benchmark suite (``pytest benchmarks --benchmark-only``) remains the
 reference; this is the tool for "did that change help?".
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import sys
 import time
@@ -33,19 +36,24 @@ def main(argv: list[str] | None = None) -> int:
         check_parity_before_timing(impl, shape, "cpu")
     passes = {impl: Passes(build_for(impl, shape, "cpu"), shape, "cpu") for impl in impls}
     times = {(impl, name): [] for impl in impls for name in ("forward", "forward_backward")}
+    faults = {key: [] for key in times}
     with gc_disabled():
         for _ in range(WARMUP_ROUNDS + args.rounds):
             for impl in impls:
                 for name in ("forward", "forward_backward"):
+                    faults_before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
                     started = time.perf_counter()
                     getattr(passes[impl], name)()
                     times[impl, name].append(time.perf_counter() - started)
+                    faults[impl, name].append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults_before)
     print(f"shape {shape.name} {shape.sizes()}, {torch.get_num_threads()} threads, {args.rounds} rounds")
     for name in ("forward", "forward_backward"):
         reference = statistics.median(times[impls[0], name][WARMUP_ROUNDS:])
         for impl in impls:
             median = statistics.median(times[impl, name][WARMUP_ROUNDS:])
-            print(f"{name:17} {impl:13} {median * 1e3:9.2f} ms  {median / reference:5.2f}x {impls[0]}")
+            page_faults = statistics.median(faults[impl, name][WARMUP_ROUNDS:])
+            print(f"{name:17} {impl:13} {median * 1e3:9.2f} ms  {median / reference:5.2f}x {impls[0]}  "
+                  f"{page_faults:8.0f} page faults")
     return 0
 
 

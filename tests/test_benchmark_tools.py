@@ -16,7 +16,8 @@ def test_ab_compare_prints_medians_and_ratios(capsys):
     assert ab_compare.main(["--shape", "toy", "--rounds", "1", "--impls", "native,scratch_fast"]) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if "x native" in line]
     assert len(lines) == 4  # two passes x two implementations
-    assert all(float(line.split()[-2].rstrip("x")) > 0 for line in lines)
+    assert all(float(line.split()[4].rstrip("x")) > 0 for line in lines)  # the ratio
+    assert all(line.endswith("page faults") and float(line.split()[-3]) >= 0 for line in lines)
 
 
 @pytest.mark.parametrize("argv, message", [
