@@ -1,6 +1,7 @@
 """Interleaved A/B timing of two implementations in one process, for quick iteration on a noisy machine.
 
     python -m benchmarks.ab_compare --shape medium --rounds 9 [--impls native,scratch_fast] [--threads 2]
+    python -m benchmarks.ab_compare --shape toy --rounds 500 --against HEAD~1   # scratch_fast now and then
 
 Each round times a forward and a forward+backward of every implementation in turn, so slow phases of a shared
 machine hit all of them alike; the medians over rounds (the first two dropped as warm-up) and their ratios to the
@@ -21,6 +22,7 @@ import time
 import torch
 
 from benchmarks.cli_options import add_selection_options, apply_selection
+from benchmarks.revision import RevisionError, scratch_fast_at
 from benchmarks.timing import Passes, build_for, check_parity_before_timing, gc_disabled
 
 WARMUP_ROUNDS = 2
@@ -30,11 +32,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.ab_compare", description=__doc__.split("\n\n")[0])
     add_selection_options(parser, rounds=9, rounds_help="timed rounds (at least 1, after 2 warm-up rounds); "
                                                         "ratios are to the first implementation")
+    parser.add_argument("--against", metavar="REV", help="also time scratch_fast as it was at this git revision "
+                                                         "(HEAD~1, a commit hash), labelled scratch_fast@REV")
     args = parser.parse_args(argv)
-    impls, shape = apply_selection(parser, args, fewest_impls=2)
-    for impl in impls:
-        check_parity_before_timing(impl, shape, "cpu")
-    passes = {impl: Passes(build_for(impl, shape, "cpu"), shape, "cpu") for impl in impls}
+    impls, shape = apply_selection(parser, args, fewest_impls=1 if args.against else 2)
+    builders = {impl: None for impl in impls}
+    if args.against:
+        try:
+            builders[f"scratch_fast@{args.against}"] = scratch_fast_at(args.against)
+        except RevisionError as error:
+            parser.error(f"--against: {error}")
+    impls = list(builders)
+    for impl, build in builders.items():
+        check_parity_before_timing(impl, shape, "cpu", build=build)
+    passes = {impl: Passes(build_for(impl, shape, "cpu", build=build), shape, "cpu")
+              for impl, build in builders.items()}
     times = {(impl, name): [] for impl in impls for name in ("forward", "forward_backward")}
     faults = {key: [] for key in times}
     with gc_disabled():
@@ -52,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         for impl in impls:
             median = statistics.median(times[impl, name][WARMUP_ROUNDS:])
             page_faults = statistics.median(faults[impl, name][WARMUP_ROUNDS:])
-            print(f"{name:17} {impl:13} {median * 1e3:9.2f} ms  {median / reference:5.2f}x {impls[0]}  "
+            print(f"{name:17} {impl:<13} {median * 1e3:9.2f} ms  {median / reference:5.2f}x {impls[0]}  "
                   f"{page_faults:8.0f} page faults")
     return 0
 

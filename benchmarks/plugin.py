@@ -65,6 +65,30 @@ def pytest_collection_modifyitems(config, items):
     if len(kept) != len(items):
         config.hook.pytest_deselected(items=[item for item in items if item not in kept])
         items[:] = kept
+    _run_groups_together(items)
+
+
+def _run_groups_together(items) -> None:
+    """Order the grid group by group: the implementations of one (device, shape, pass) run one after another.
+
+    pytest's own order is implementation-major, which puts native's medium case a minute or more before
+    scratch_fast's; on a shared machine whose speed drifts, ratios then compare different machine states. In
+    group order the cases being compared are seconds apart. Items outside the grid keep their places.
+    """
+    def group(item):
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if not {"impl", "shape", "pass_name"} <= set(params):
+            return None
+        return params.get("device", params.get("device_name", "")), params["shape"].name, params["pass_name"]
+
+    places = [index for index, item in enumerate(items) if group(item) is not None]
+    grid = [items[index] for index in places]
+    first_seen = {}
+    for item in grid:
+        first_seen.setdefault(group(item), len(first_seen))
+    grid.sort(key=lambda item: first_seen[group(item)])  # stable: implementations keep their order in a group
+    for index, item in zip(places, grid):
+        items[index] = item
 
 
 @pytest.fixture(scope="session")

@@ -18,22 +18,28 @@ from lstm_models.core.parity import ParityCase, max_differences
 from benchmarks.grid import Shape
 
 
-def build_for(impl: str, shape: Shape, device: str, dtype: torch.dtype = torch.float32) -> torch.nn.Module:
+def build_for(impl: str, shape: Shape, device: str, dtype: torch.dtype = torch.float32,
+              build=None) -> torch.nn.Module:
+    """``impl`` (or, with ``build``, the module it makes from nn.LSTM's arguments) with nn.LSTM's seeded weights."""
     torch.manual_seed(0)
     native = build_lstm("native", shape.input_size, shape.hidden_size, shape.num_layers, dtype=dtype, device=device)
-    if impl == "native":
+    if impl == "native" and build is None:
         return native
-    module = build_lstm(impl, shape.input_size, shape.hidden_size, shape.num_layers, dtype=dtype, device=device)
+    if build is None:
+        module = build_lstm(impl, shape.input_size, shape.hidden_size, shape.num_layers, dtype=dtype, device=device)
+    else:
+        module = build(input_size=shape.input_size, hidden_size=shape.hidden_size,
+                       num_layers=shape.num_layers).to(dtype=dtype, device=device)
     module.load_state_dict(native.state_dict())
     return module
 
 
-def check_parity_before_timing(impl: str, shape: Shape, device: str) -> None:
+def check_parity_before_timing(impl: str, shape: Shape, device: str, build=None) -> None:
     """Correctness before speed: the same sizes on a short, small batch, in float64, against nn.LSTM."""
     case = ParityCase(f"pre-benchmark-{shape.name}", seq_len=min(shape.seq_len, 5), batch=min(shape.batch, 2),
                       input_size=shape.input_size, hidden_size=shape.hidden_size, num_layers=shape.num_layers,
                       initial_state=True)
-    worst = max(max_differences(impl, case, dtype=torch.float64, device=device).values())
+    worst = max(max_differences(impl, case, dtype=torch.float64, device=device, build=build).values())
     assert worst < 1e-10, f"{impl} differs from nn.LSTM by {worst:.3e} in float64 at {shape.name}; not timing it"
 
 

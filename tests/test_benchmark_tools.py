@@ -20,7 +20,16 @@ def test_ab_compare_prints_medians_and_ratios(capsys):
     assert all(line.endswith("page faults") and float(line.split()[-3]) >= 0 for line in lines)
 
 
+def test_ab_compare_times_scratch_fast_against_a_git_revision(capsys):
+    # HEAD's file loads beside the working tree's (the same file in a clean checkout): both are timed.
+    assert ab_compare.main(["--shape", "toy", "--rounds", "1", "--impls", "native,scratch_fast",
+                            "--against", "HEAD"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if "x native" in line]
+    assert sum("scratch_fast@HEAD" in line for line in lines) == 2  # forward and forward_backward
+
+
 @pytest.mark.parametrize("argv, message", [
+    (["--against", "no-such-revision"], "--against"),
     (["--impls", "native,lstm9"], "--impls"),
     (["--impls", "native"], "--impls"),
     (["--rounds", "0"], "--rounds"),
@@ -65,3 +74,15 @@ def test_peak_memory_probe_reports_a_step_above_its_baseline():
     # The step must at least hold its (T, B, H) float32 output: 100 * 64 * 256 * 4 bytes = 6.25 MiB.
     assert result["step_mib"] >= 6.25
     assert result["peak_mib"] == pytest.approx(result["baseline_mib"] + result["step_mib"])
+
+
+def test_the_grid_runs_the_implementations_of_a_group_one_after_another():
+    # Ratios compare cases measured seconds apart, not a whole implementation's grid apart.
+    collected = subprocess.run(
+        [sys.executable, "-m", "pytest", "benchmarks/test_lstm_passes.py", "--collect-only", "-q",
+         "--lstm-devices", "cpu", "--lstm-shapes", "toy,small", "--lstm-impls", "native,scratch_fast"],
+        cwd=REPO, capture_output=True, text=True, timeout=120)
+    ids = [line.split("[", 1)[1].rstrip("]") for line in collected.stdout.splitlines() if "test_lstm_pass[" in line]
+    assert len(ids) == 2 * 2 * 3  # impls x shapes x passes
+    for native_case, fast_case in zip(ids[::2], ids[1::2]):
+        assert native_case.startswith("native-") and fast_case == "scratch_fast-" + native_case[len("native-"):]

@@ -97,16 +97,22 @@ def _run(module: nn.Module, case: ParityCase, dtype: torch.dtype, device: str, s
 
 
 def compare_with_native(impl: str, case: ParityCase, dtype: torch.dtype = torch.float64, device: str = "cpu",
-                        seed: int = 0) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-    """Run ``impl`` and ``nn.LSTM`` on the same weights and inputs; return both results, keyed alike."""
+                        seed: int = 0, build=None) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Run ``impl`` and ``nn.LSTM`` on the same weights and inputs; return both results, keyed alike.
+
+    ``build`` (optional) makes the candidate from nn.LSTM's keyword arguments instead of the registry, for a
+    module that is not registered (an earlier revision of an implementation, say)."""
     torch.manual_seed(seed)
     native = build_lstm("native", **case.lstm_kwargs(), dtype=dtype, device=device)
-    candidate = build_lstm(impl, **case.lstm_kwargs(), dtype=dtype, device=device)
+    if build is None:
+        candidate = build_lstm(impl, **case.lstm_kwargs(), dtype=dtype, device=device)
+    else:
+        candidate = build(**case.lstm_kwargs()).to(dtype=dtype, device=device)
     candidate.load_state_dict(native.state_dict())
     return _run(candidate, case, dtype, device, seed), _run(native, case, dtype, device, seed)
 
 
-def max_differences(impl: str, case: ParityCase, **kwargs) -> dict[str, float]:
+def max_differences(impl: str, case: ParityCase, **kwargs) -> dict[str, float]:  # kwargs: compare_with_native's
     """Largest absolute difference per output and gradient, ``impl`` against nn.LSTM."""
     got, want = compare_with_native(impl, case, **kwargs)
     return {key: float((got[key] - want[key]).abs().max()) for key in want}
