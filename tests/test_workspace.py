@@ -111,12 +111,37 @@ def test_give_back_when_freed_waits_for_the_saved_view():
 
 def test_the_pool_stays_bounded_over_many_sequence_lengths():
     _, fast = _pair()
-    for seq_len in range(1, 3 * workspace.MAX_SIZES):
+    for seq_len in range(1, 60, 3):
         output, _ = fast(torch.randn(seq_len, 2, 3, dtype=torch.float64, requires_grad=True))
         output.sum().backward()
     with workspace._lock:
-        assert len(workspace._free) <= workspace.MAX_SIZES
-        assert all(len(buffers) <= workspace.MAX_BUFFERS_PER_SIZE for buffers in workspace._free.values())
+        assert all(len(buffers) <= workspace.MAX_FREE_BUFFERS for buffers in workspace._free.values())
+
+
+def test_a_shorter_sequence_reuses_a_longer_ones_buffer_but_not_a_far_larger_one():
+    like = torch.empty(0)
+    longer = workspace.take((100, 8), like)
+    workspace.give_back(longer)
+    shorter = workspace.take((60, 8), like)  # fits, and 800 <= 2 x 480
+    assert shorter.data_ptr() == longer.data_ptr() and shorter.shape == (60, 8)
+    workspace.give_back(shorter)
+    assert workspace.pooled_bytes() == 100 * 8 * 4  # the whole buffer came back, not only the part in use
+    far_smaller = workspace.take((30, 8), like)  # 800 > 2 x 240: fresh memory, the large buffer stays free
+    assert far_smaller.data_ptr() != longer.data_ptr()
+    assert workspace.pooled_bytes() == 100 * 8 * 4
+
+
+def test_variable_length_training_matches_nn_lstm():
+    # Batches of different lengths share pooled buffers; every step's gradients stay nn.LSTM's.
+    native, fast = _pair()
+    generator = torch.Generator().manual_seed(3)
+    for seq_len in (9, 6, 9, 5, 8):
+        x = torch.randn(seq_len, 2, 3, generator=generator, dtype=torch.float64)
+        for module in (native, fast):
+            module.zero_grad()
+            output, _ = module(x)
+            output.square().sum().backward()
+        _assert_same_grads(fast, native)
 
 
 def test_small_buffers_are_not_pooled(monkeypatch):

@@ -13,26 +13,29 @@ Rules that keep reuse safe:
   two forward graphs alive at once, or a retained graph, never share memory;
 - only CPU buffers are pooled: CUDA's caching allocator already reuses memory, with stream semantics this pool
   would not know;
-- the pool is bounded (``MAX_BUFFERS_PER_SIZE``, ``MAX_SIZES``), so varying sequence lengths cannot grow it
-  without limit.
+- a request takes the smallest free buffer that holds it, up to ``MAX_OVERSIZE`` times larger, so sequence lengths
+  that vary from batch to batch share buffers; the pool keeps at most ``MAX_FREE_BUFFERS`` free buffers per dtype.
 """
 
 from __future__ import annotations
 
 import threading
 import weakref
-from collections import OrderedDict
 
 import torch
 
 # Below this, malloc serves buffers from memory it already holds, and the pool's bookkeeping (a lock, a weakref
 # finalizer per saved buffer: several microseconds) would cost more than it saves at the tutorial's sizes.
 MIN_POOLED_BYTES = 1 << 20
-MAX_BUFFERS_PER_SIZE = 8  # a few layers' saved buffers plus the step's scratch
-MAX_SIZES = 8  # distinct (numel, dtype) keys; the least recently used is dropped beyond this
+# Free buffers kept per dtype: a few layers' saved buffers plus a step's scratch. Beyond it the oldest goes back to
+# the allocator, so the pool never holds more than this many buffers of the largest size seen.
+MAX_FREE_BUFFERS = 16
+# A request is served from a free buffer at most this many times its size: sequence lengths that vary from batch
+# to batch share buffers, while a small request does not tie up a much larger buffer.
+MAX_OVERSIZE = 2
 
 _lock = threading.Lock()
-_free: OrderedDict[tuple[int, torch.dtype], list[torch.Tensor]] = OrderedDict()
+_free: dict[torch.dtype, list[torch.Tensor]] = {}  # flat buffers, oldest first
 
 
 def _poolable(tensor: torch.Tensor) -> bool:
@@ -42,7 +45,8 @@ def _poolable(tensor: torch.Tensor) -> bool:
 
 
 def take(shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
-    """An uninitialised tensor of ``shape`` with ``like``'s dtype and device: a pooled buffer when one is free."""
+    """An uninitialised tensor of ``shape`` with ``like``'s dtype and device: a view of a pooled buffer when a
+    free one fits (the smallest that holds it, at most ``MAX_OVERSIZE`` times larger), fresh memory otherwise."""
     if not _poolable(like):
         return like.new_empty(shape)
     numel = 1
@@ -50,42 +54,43 @@ def take(shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
         numel *= size
     if numel * like.element_size() < MIN_POOLED_BYTES:
         return like.new_empty(shape)
-    key = (numel, like.dtype)
     with _lock:
-        buffers = _free.get(key)
-        if buffers:
-            _free.move_to_end(key)
-            return buffers.pop().view(shape)
+        buffers = _free.get(like.dtype, [])
+        fitting = [i for i, buffer in enumerate(buffers) if numel <= buffer.numel() <= MAX_OVERSIZE * numel]
+        if fitting:
+            best = min(fitting, key=lambda i: buffers[i].numel())
+            return buffers.pop(best)[:numel].view(shape)
     return like.new_empty(numel).view(shape)
 
 
+def _whole_buffer(tensor: torch.Tensor) -> torch.Tensor:
+    """The flat buffer that ``take`` handed out a view of (views keep their root in ``_base``)."""
+    return tensor._base if tensor._base is not None else tensor.view(-1)
+
+
 def give_back(buffer: torch.Tensor) -> None:
-    """Return a buffer from ``take`` that the caller no longer uses (no view of it may live on)."""
+    """Return a tensor from ``take`` that the caller no longer uses (no view of it may live on)."""
     if not _poolable(buffer) or buffer.numel() * buffer.element_size() < MIN_POOLED_BYTES:
         return
-    flat = buffer.view(-1)
-    key = (flat.numel(), flat.dtype)
+    whole = _whole_buffer(buffer)
     with _lock:
-        buffers = _free.setdefault(key, [])
-        _free.move_to_end(key)
-        if len(buffers) < MAX_BUFFERS_PER_SIZE:
-            buffers.append(flat)
-        while len(_free) > MAX_SIZES:
-            _free.popitem(last=False)
+        buffers = _free.setdefault(whole.dtype, [])
+        buffers.append(whole)
+        del buffers[:-MAX_FREE_BUFFERS]  # the oldest beyond the bound
 
 
 def give_back_when_freed(saved: torch.Tensor) -> None:
     """Return ``saved``'s buffer (from ``take``) to the pool once autograd has freed ``saved`` itself.
 
-    The finalizer holds a second view of the memory, not ``saved``, so it does not keep ``saved`` alive."""
+    The finalizer holds the whole buffer, not ``saved``, so it does not keep ``saved`` alive."""
     if _poolable(saved) and saved.numel() * saved.element_size() >= MIN_POOLED_BYTES:
-        weakref.finalize(saved, give_back, saved.view(-1))
+        weakref.finalize(saved, give_back, _whole_buffer(saved))
 
 
 def pooled_bytes() -> int:
     """Memory held by free buffers (for tests and diagnostics)."""
     with _lock:
-        return sum(b.numel() * b.element_size() for buffers in _free.values() for b in buffers)
+        return sum(buffer.numel() * buffer.element_size() for buffers in _free.values() for buffer in buffers)
 
 
 def clear() -> None:
