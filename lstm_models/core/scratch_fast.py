@@ -42,16 +42,27 @@ from .contract import LSTMParameters
 IN, FORGET, CELL, OUT = range(4)
 
 
-def _cell_gate_doubled(weight: torch.Tensor, hidden: int) -> torch.Tensor:
-    """A (4, H, ...) copy of nn.LSTM's (4H, ...) weight or (4H,) bias with the cell gate g's rows times 2.
+_CONSTANTS: dict[tuple[torch.dtype, torch.device], tuple[torch.Tensor, torch.Tensor]] = {}
 
-    With it the pre-activation of g comes out as 2 z_g, and g = tanh z_g = 2σ(2 z_g) - 1: one sigmoid kernel
-    covers all four gates and a cheap affine kernel replaces a tanh, which costs about three sigmoids here. Only
-    the forward uses these copies; the backward uses the weights themselves, so its gradients are those of z_g.
+
+def _gate_constants(like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(g_doubler, minus_one) in ``like``'s dtype and device: [1, 1, 2, 1] as (4, 1, 1), and -1 as a scalar tensor.
+
+    Weights and biases multiplied by g_doubler give the pre-activation of g as 2 z_g, and then
+    g = tanh z_g = 2σ(2 z_g) - 1: one sigmoid kernel covers all four gates and a cheap affine kernel replaces a tanh,
+    which costs about three sigmoids here. Only the forward uses the doubled copies; the backward uses the weights
+    themselves, so its gradients are those of z_g. Made once per dtype and device (a few kernel calls fewer per
+    call, which counts at the tutorial's sizes), except while tracing, where they belong in the traced graph.
     """
-    doubled = weight.view(4, hidden, *weight.shape[1:]).clone()
-    doubled[CELL].mul_(2)
-    return doubled
+    key = (like.dtype, like.device)
+    constants = _CONSTANTS.get(key)
+    if constants is None:
+        g_doubler = like.new_ones(4, 1, 1)
+        g_doubler[CELL] = 2
+        constants = (g_doubler, like.new_full((), -1.0))
+        if not (torch.compiler.is_compiling() or torch.compiler.is_exporting()):
+            _CONSTANTS[key] = constants
+    return constants
 
 
 def layer_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, needs_grad: bool):
@@ -61,16 +72,16 @@ def layer_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, needs_grad:
     hidden = h0.shape[1]
     x_rows = x.reshape(seq_len * batch, input_size).expand(4, seq_len * batch, input_size)
     x_proj = workspace.take((4, seq_len * batch, hidden), x)  # (4, T*B, H), given back after the loop
-    w_ih_t = _cell_gate_doubled(weight_ih, hidden).transpose(1, 2)  # (4, I, H)
+    g_doubler, minus_one = _gate_constants(x)
+    w_ih_t = (weight_ih.view(4, hidden, input_size) * g_doubler).transpose(1, 2)  # (4, I, H), g's rows doubled
     if bias_ih is None:
         torch.bmm(x_rows, w_ih_t, out=x_proj)
     else:
         # nn.LSTM's two biases only ever appear as their sum; summed here, outside autograd, the sum is a fresh
         # tensor whose g rows can be doubled in place, and the graph has no extra node for it.
-        bias = (bias_ih + bias_hh).view(4, 1, hidden)
-        bias[CELL].mul_(2)
+        bias = torch.add(bias_ih, bias_hh).view(4, 1, hidden).mul_(g_doubler)  # (4, 1, H)
         torch.baddbmm(bias, x_rows, w_ih_t, out=x_proj)
-    w_hh_t = _cell_gate_doubled(weight_hh, hidden).transpose(1, 2)  # (4, H, H): h @ w_hh_t[k] = h W_k^T
+    w_hh_t = (weight_hh.view(4, hidden, hidden) * g_doubler).transpose(1, 2)  # (4, H, H): h @ w_hh_t[k] = h W_k^T
     hiddens = x.new_empty(seq_len + 1, batch, hidden)  # h_0 .. h_T; h_1 .. h_T are the output
     hiddens[0] = h0
     x_proj_steps = x_proj.view(4, seq_len, batch, hidden).unbind(1)  # T views (4, B, H)
@@ -80,7 +91,6 @@ def layer_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, needs_grad:
     # Per-step buffers, reused: a step allocates nothing.
     gates = x.new_empty(4, batch, hidden)  # z (g's doubled), then σ of it in place: i, f, σ(2 z_g), o
     in_gate, forget_gate, cell_gate_sigmoid, out_gate = gates.unbind(0)
-    minus_one = x.new_full((), -1.0)
     # The partners of the gates in their gradients' factors, (g, c_{t-1}, i g, tanh c_t), side by side so that one
     # kernel multiplies all four (g's own factor is then overwritten). Two sets, alternating: step t reads c_{t-1}
     # from set t % 2 and writes c_t straight into the other set, so no copy carries the cell state over.
@@ -131,6 +141,7 @@ class LSTMLayerFunction(torch.autograd.Function):
         """x (T, B, I), h0/c0 (B, H), biases (4H,) or None -> output (T, B, H), h_n (B, H), c_n (B, H)."""
         output, h_n, c_n, saved = layer_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh,
                                                 any(ctx.needs_input_grad))
+        ctx.set_materialize_grads(False)  # unused outputs send None, not tensors of zeros that the loop would add
         if saved is not None:
             ctx.save_for_backward(*saved)
             for pooled in saved[4:]:  # dz_factors, dc_from_dh, forget
