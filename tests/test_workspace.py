@@ -152,3 +152,15 @@ def test_small_buffers_are_not_pooled(monkeypatch):
     large = workspace.take((512, 512), torch.empty(0))  # exactly 1 MiB of float32
     workspace.give_back(large)
     assert workspace.pooled_bytes() == 512 * 512 * 4
+
+
+def test_training_after_inference_mode_does_not_reuse_inference_tensors():
+    # Lightning validates under torch.inference_mode; the next training step must not get its buffers.
+    native, fast = _pair()
+    first, second = _sequences(2)
+    for module in (native, fast):
+        with torch.inference_mode():
+            module(first)
+        output, _ = module(second)
+        output.sum().backward()
+    _assert_same_grads(fast, native)

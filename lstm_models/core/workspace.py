@@ -12,7 +12,7 @@ Rules that keep reuse safe:
   saved view (after ``backward()`` without ``retain_graph``, or when the graph is dropped), never earlier, so
   two forward graphs alive at once, or a retained graph, never share memory;
 - only CPU buffers are pooled: CUDA's caching allocator already reuses memory, with stream semantics this pool
-  would not know;
+  would not know; nothing is pooled under ``torch.inference_mode`` (its tensors cannot be written outside it);
 - a request takes the smallest free buffer that holds it, up to ``MAX_OVERSIZE`` times larger, so sequence lengths
   that vary from batch to batch share buffers; the pool keeps at most ``MAX_FREE_BUFFERS`` free buffers per dtype.
 """
@@ -39,9 +39,12 @@ _free: dict[torch.dtype, list[torch.Tensor]] = {}  # flat buffers, oldest first
 
 
 def _poolable(tensor: torch.Tensor) -> bool:
-    # Tracing (torch.export, torch.compile) sees symbolic sizes and fake tensors: nothing real to reuse.
+    # Tracing (torch.export, torch.compile) sees symbolic sizes and fake tensors: nothing real to reuse. Under
+    # torch.inference_mode (Lightning's validation and predict loops) new tensors are inference tensors, which
+    # may never be written outside it: pooled, one would break the next training step.
     tracing = torch.compiler.is_compiling() or torch.compiler.is_exporting()
-    return not tracing and tensor.device.type == "cpu"
+    return (not tracing and tensor.device.type == "cpu" and not torch.is_inference_mode_enabled()
+            and not tensor.is_inference())
 
 
 def take(shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
