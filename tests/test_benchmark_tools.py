@@ -28,6 +28,13 @@ def test_ab_compare_times_scratch_fast_against_a_git_revision(capsys):
     assert sum("scratch_fast@HEAD" in line for line in lines) == 2  # forward and forward_backward
 
 
+def test_ab_compare_starts_each_round_one_implementation_later():
+    impls = ["native", "scratch_fast", "scratch_fast@HEAD"]
+    orders = [ab_compare.rotated(impls, round_index) for round_index in range(4)]
+    assert orders == [impls, impls[1:] + impls[:1], impls[2:] + impls[:2], impls]
+    # over any len(impls) consecutive rounds, each implementation runs once in each position
+    assert all(sorted(order[position] for order in orders[:3]) == sorted(impls) for position in range(3))
+
 @pytest.mark.parametrize("argv, message", [
     (["--against", "no-such-revision"], "--against"),
     (["--impls", "native,lstm9"], "--impls"),

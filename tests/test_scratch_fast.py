@@ -59,8 +59,9 @@ def test_gradcheck_over_input_state_and_weights(case):
     assert torch.autograd.gradcheck(run, (x, *state, *weights), eps=1e-6, atol=1e-8, rtol=1e-6)
 
 
-def test_gradcheck_layer_function_with_gradients_of_final_state_only():
-    # The backward's loop starts from grad_h_n and grad_c_n alone when the output sequence is unused.
+@pytest.mark.parametrize("used", [("h_n", "c_n"), ("output",), ("h_n",), ("c_n",), ("output", "c_n")])
+def test_gradcheck_layer_function_when_only_some_outputs_are_used(used):
+    # Unused outputs send None to the backward (not zeros), and the loop's start depends on which arrive.
     generator = torch.Generator().manual_seed(1)
     seq_len, batch, inputs, hidden = 4, 2, 3, 2
 
@@ -70,11 +71,11 @@ def test_gradcheck_layer_function_with_gradients_of_final_state_only():
     args = (draw(seq_len, batch, inputs), draw(batch, hidden), draw(batch, hidden),
             draw(4 * hidden, inputs), draw(4 * hidden, hidden), draw(4 * hidden), draw(4 * hidden))
 
-    def final_state(*args):
-        _, h_n, c_n = LSTMLayerFunction.apply(*args)
-        return h_n, c_n
+    def used_outputs(*args):
+        outputs = dict(zip(("output", "h_n", "c_n"), LSTMLayerFunction.apply(*args)))
+        return tuple(outputs[name] for name in used)
 
-    assert torch.autograd.gradcheck(final_state, args, eps=1e-6, atol=1e-8, rtol=1e-6)
+    assert torch.autograd.gradcheck(used_outputs, args, eps=1e-6, atol=1e-8, rtol=1e-6)
 
 
 def test_gradcheck_detects_a_wrong_backward():

@@ -11,7 +11,8 @@ Forward, per layer:
   tanh z_g = 2σ(2 z_g) - 1 costs an affine kernel instead of a tanh (three times a sigmoid's cost here).
 
 Backward (backpropagation through time derived by hand, ``LSTMLayerFunction.backward``):
-- the loop carries only dh and dc: five element-wise kernels and one (B, 4H) x (4H, H) product per step;
+- the loop carries only dh and dc: four element-wise kernels and one (B, 4H) x (4H, H) product per step (the
+  product also adds the output's gradient of the step before);
 - after the loop, the gradients of W_ih, W_hh, the biases and the input are each one large matrix product (or
   sum) over all T*B rows, which is where a CPU's matrix-multiply throughput is reached.
 
@@ -134,6 +135,21 @@ def layer_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, needs_grad:
     return hiddens[1:], hiddens[seq_len].clone(), final_cell.clone(), saved  # (T, B, H), (B, H), (B, H)
 
 
+def _last_step_gradients(grad_output, grad_h_n, grad_c_n, dc_from_dh_last, like, batch, hidden):
+    """The whole gradients reaching h_T and c_T, (B, H) each, from the three outputs' gradients (any may be None):
+    dh_T = grad_h_n + grad_output[T-1];  dc_T = grad_c_n + dh_T o (1 - tanh²c_T). dc_T is a new tensor that the
+    loop updates in place; dh_T is only read."""
+    if grad_output is None:
+        dh = grad_h_n if grad_h_n is not None else like.new_zeros(batch, hidden)
+    else:
+        dh = grad_output[-1] if grad_h_n is None else grad_h_n + grad_output[-1]
+    if grad_c_n is None:
+        dc = torch.mul(dh, dc_from_dh_last)
+    else:
+        dc = torch.addcmul(grad_c_n, dh, dc_from_dh_last)
+    return dh, dc
+
+
 class LSTMLayerFunction(torch.autograd.Function):
     """One LSTM layer over a whole sequence, with a hand-written backward."""
 
@@ -166,16 +182,21 @@ class LSTMLayerFunction(torch.autograd.Function):
         dc_factor_steps, out_factor_steps = dz_factors[:, :OUT].unbind(0), dz_factors[:, OUT].unbind(0)
         dc_from_dh_steps, forget_steps = dc_from_dh.unbind(0), forget.unbind(0)
         output_grad_steps = grad_output.unbind(0) if grad_output is not None else None
-        dh = grad_h_n.clone() if grad_h_n is not None else x.new_zeros(batch, hidden)  # (B, H)
-        dc = grad_c_n.clone() if grad_c_n is not None else x.new_zeros(batch, hidden)  # (B, H)
+        dh, dc = _last_step_gradients(grad_output, grad_h_n, grad_c_n, dc_from_dh_steps[-1], x, batch, hidden)
+        dh_before = x.new_empty(batch, hidden)  # dh_{t-1}, written by the step's product
         for t in range(seq_len - 1, -1, -1):
-            if output_grad_steps is not None:
-                dh.add_(output_grad_steps[t])
-            dc.addcmul_(dh, dc_from_dh_steps[t])  # the path through h_t = o tanh(c_t)
+            # Here dh and dc are the whole gradients reaching h_t and c_t.
             torch.mul(dc_factor_steps[t], dc, out=grad_dc_gate_steps[t])  # dz_i, dz_f, dz_g   (3, B, H)
             torch.mul(out_factor_steps[t], dh, out=grad_out_gate_steps[t])  # dz_o
-            torch.mm(grad_step_rows[t], weight_hh, out=dh)  # dh_{t-1} = dz W_hh   (B, H)
-            dc.mul_(forget_steps[t])  # dc_{t-1} = dc_t f_t
+            if t > 0 and output_grad_steps is not None:
+                # dh_{t-1} = dz W_hh + the output's own gradient at t-1, added by the product (one kernel fewer)
+                torch.addmm(output_grad_steps[t - 1], grad_step_rows[t], weight_hh, out=dh_before)
+            else:
+                torch.mm(grad_step_rows[t], weight_hh, out=dh_before)  # dh_{t-1} = dz W_hh   (B, H)
+            dh = dh_before
+            dc.mul_(forget_steps[t])  # dc_{t-1} = dc_t f_t ...
+            if t > 0:
+                dc.addcmul_(dh, dc_from_dh_steps[t - 1])  # ... + the path through h_{t-1} = o tanh(c_{t-1})
 
         # After the loop: one large product per gradient, over all T*B rows, already in nn.LSTM's layout.
         grad_rows = grad_gates.view(seq_len * batch, 4 * hidden)  # (T*B, 4H)
