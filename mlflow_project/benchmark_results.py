@@ -63,7 +63,9 @@ def metrics_of(frame: pd.DataFrame) -> dict[str, float]:
 def time_cell(impl: str, median_ms: float, ratio: float | None) -> str:
     """A table cell: '12.3 ms', with the ratio to native after it for other implementations: '15 ms (1.22x)'."""
     known_ratio = ratio is not None and np.isfinite(ratio)
-    return f"{median_ms:.3g} ms" + (f" ({ratio:.2f}x)" if impl != "native" and known_ratio else "")
+    # Three significant digits, but whole milliseconds from 1000 up ('1440 ms', not '1.44e+03 ms').
+    shown = f"{median_ms:.0f}" if median_ms >= 1000 else f"{median_ms:.3g}"
+    return f"{shown} ms" + (f" ({ratio:.2f}x)" if impl != "native" and known_ratio else "")
 
 
 def results_table(frame: pd.DataFrame, device: str) -> pd.DataFrame:

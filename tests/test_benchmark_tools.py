@@ -93,3 +93,15 @@ def test_the_grid_runs_the_implementations_of_a_group_one_after_another():
     assert len(ids) == 2 * 2 * 3  # impls x shapes x passes
     for native_case, fast_case in zip(ids[::2], ids[1::2]):
         assert native_case.startswith("native-") and fast_case == "scratch_fast-" + native_case[len("native-"):]
+
+
+@pytest.mark.parametrize("impl, median_ms, ratio, cell", [
+    ("native", 0.1341, 1.0, "0.134 ms"),
+    ("scratch", 457.2, 1.6012, "457 ms (1.60x)"),
+    ("scratch", 1441.6, 1.8149, "1442 ms (1.81x)"),  # no exponent from 1000 ms up
+    ("scratch", 12.5, float("nan"), "12.5 ms"),
+])
+def test_result_table_cells_read_as_plain_milliseconds(impl, median_ms, ratio, cell):
+    from mlflow_project.benchmark_results import time_cell
+
+    assert time_cell(impl, median_ms, ratio) == cell
