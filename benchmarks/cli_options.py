@@ -6,7 +6,7 @@ import argparse
 
 import torch
 
-from lstm_models import IMPLEMENTATIONS
+from lstm_models import IMPLEMENTATIONS, UnknownNamesError, select_names
 
 from benchmarks.grid import SHAPES, Shape
 
@@ -22,9 +22,11 @@ def apply_selection(parser: argparse.ArgumentParser, args: argparse.Namespace,
                     fewest_impls: int) -> tuple[list[str], Shape]:
     """Check the options (``parser.error`` names a bad one: exit status 2), set the thread count, and return the
     implementations and the shape."""
-    impls = [name.strip() for name in args.impls.split(",") if name.strip()]
-    unknown = [name for name in impls if name not in IMPLEMENTATIONS]
-    if unknown or len(impls) < fewest_impls:
+    try:
+        impls = list(select_names(args.impls))
+    except UnknownNamesError as error:
+        parser.error(f"--impls: {error}")
+    if len(impls) < fewest_impls:
         parser.error(f"--impls: give {fewest_impls} or more of {', '.join(IMPLEMENTATIONS)} (got {args.impls!r})")
     if args.rounds < 1:
         parser.error(f"--rounds: must be at least 1 (got {args.rounds})")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lstm_models import IMPLEMENTATIONS
+from lstm_models import IMPLEMENTATIONS, UnknownNamesError, select_names
 
 from benchmarks.grid import DEVICES, PASSES, SHAPES, Shape, fits
 
@@ -28,15 +28,17 @@ def pytest_addoption(parser):
 
 
 def _selection(config, option: str, allowed) -> list[str]:
-    text = config.getoption(option)
-    if text in ("", "all"):
-        return list(allowed)
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    unknown = [name for name in names if name not in allowed]
-    if unknown:
-        raise pytest.UsageError(f"--{option.replace('_', '-')}: unknown {', '.join(unknown)}; "
-                                f"allowed: {', '.join(allowed)}")
-    return names
+    try:
+        return list(select_names(config.getoption(option), allowed))
+    except UnknownNamesError as error:
+        raise pytest.UsageError(f"--{option.replace('_', '-')}: {error}") from None
+
+
+def pytest_configure(config):
+    # Checked here, before collection, a bad selection is pytest's one-line "ERROR: --lstm-shapes: ..." on every
+    # run, not a collection traceback, and only when a benchmark module happens to be collected.
+    for option, allowed in (("lstm_impls", IMPLEMENTATIONS), ("lstm_devices", DEVICES), ("lstm_shapes", SHAPES)):
+        _selection(config, option, allowed)
 
 
 def pytest_generate_tests(metafunc):

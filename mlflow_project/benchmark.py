@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 import mlflow
+from lstm_models import UnknownNamesError, select_names
 
 from .comparison_run import log_new_params
 from .config import ConfigError, parse_choice, parse_impls
@@ -30,12 +31,10 @@ DEVICE_CHOICES = ("cpu", "cuda", "all")
 def parse_shapes(text: str) -> list[str]:
     from benchmarks.grid import SHAPES
 
-    if str(text).strip() in ("", "all"):
-        return list(SHAPES)
-    names = [name.strip() for name in str(text).split(",")]
-    if not all(name in SHAPES for name in names):
-        raise ConfigError("shapes", f"must be 'all' or comma-separated names from {', '.join(SHAPES)}", text)
-    return names
+    try:
+        return list(select_names(text, SHAPES))
+    except UnknownNamesError:
+        raise ConfigError("shapes", f"must be 'all' or comma-separated names from {', '.join(SHAPES)}", text) from None
 
 
 def parse_threads(text: str) -> int:

@@ -12,7 +12,7 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from lstm_models import IMPLEMENTATIONS, INIT_SCHEMES
+from lstm_models import IMPLEMENTATIONS, INIT_SCHEMES, UnknownNamesError, select_names
 
 BUILTIN_DATASETS = ("companies", "sunspots")
 ACCELERATORS = ("cpu", "gpu", "cuda", "auto")
@@ -100,13 +100,10 @@ def _positive_float(parameter: str, text: str) -> float:
 
 def parse_impls(text: str) -> tuple[str, ...]:
     allowed = f"must be 'all' or comma-separated names from {', '.join(IMPLEMENTATIONS)}"
-    if str(text).strip() in ("", "all"):
-        return IMPLEMENTATIONS
-    names = [name.strip() for name in str(text).split(",")]
-    unknown = [name for name in names if name not in IMPLEMENTATIONS]
-    if unknown or not all(names):
-        raise ConfigError("impls", allowed, text)
-    return tuple(dict.fromkeys(names))  # drop repeats, keep order
+    try:
+        return select_names(text)
+    except UnknownNamesError:
+        raise ConfigError("impls", allowed, text) from None
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:

@@ -39,6 +39,7 @@ def test_ab_compare_starts_each_round_one_implementation_later():
     (["--against", "no-such-revision"], "--against"),
     (["--impls", "native,lstm9"], "--impls"),
     (["--impls", "native"], "--impls"),
+    (["--impls", "native,,scratch"], "--impls"),
     (["--rounds", "0"], "--rounds"),
     (["--shape", "huge"], "--shape"),
 ])
@@ -93,6 +94,14 @@ def test_the_grid_runs_the_implementations_of_a_group_one_after_another():
     assert len(ids) == 2 * 2 * 3  # impls x shapes x passes
     for native_case, fast_case in zip(ids[::2], ids[1::2]):
         assert native_case.startswith("native-") and fast_case == "scratch_fast-" + native_case[len("native-"):]
+
+
+def test_the_suite_refuses_an_unknown_selection_naming_the_option():
+    collected = subprocess.run(
+        [sys.executable, "-m", "pytest", "benchmarks/test_lstm_passes.py", "--collect-only", "-q",
+         "--lstm-shapes", "toy,huge"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert collected.returncode != 0
+    assert "--lstm-shapes: unknown 'huge'; allowed: 'all' or comma-separated names from toy, small" in collected.stderr
 
 
 @pytest.mark.parametrize("impl, median_ms, ratio, cell", [

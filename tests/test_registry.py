@@ -4,7 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from lstm_models import IMPLEMENTATIONS, build_lstm, initialize, lstm_inputs, lstm_state_dict
+from lstm_models import (IMPLEMENTATIONS, UnknownNamesError, build_lstm, initialize, lstm_inputs, lstm_state_dict,
+                         select_names)
 
 
 def test_registered_names():
@@ -99,3 +100,30 @@ def test_statquest_init_is_tutorial_distribution():
 def test_unknown_init_is_named():
     with pytest.raises(ValueError, match="init"):
         initialize(build_lstm("native", 1, 1), "xavier")
+
+
+@pytest.mark.parametrize("text, selected", [
+    ("all", IMPLEMENTATIONS),
+    ("", IMPLEMENTATIONS),
+    (" native , scratch_fast ", ("native", "scratch_fast")),
+    ("scratch,native,scratch", ("scratch", "native")),  # order as given, repeats dropped
+])
+def test_a_selection_picks_names_in_the_order_given(text, selected):
+    assert select_names(text) == selected
+
+
+@pytest.mark.parametrize("text, unknown", [
+    ("native,lstm9", ["lstm9"]),
+    ("native,,scratch", [""]),
+    ("All", ["All"]),
+])
+def test_a_selection_names_the_entries_it_refuses(text, unknown):
+    with pytest.raises(UnknownNamesError) as caught:
+        select_names(text)
+    assert caught.value.unknown == unknown
+    assert "native, scratch, scratch_fast, statquest" in str(caught.value)
+
+
+def test_a_selection_of_other_choices_keeps_their_order():
+    assert select_names("all", {"toy": 1, "small": 2}) == ("toy", "small")
+    assert select_names("small", ("toy", "small")) == ("small",)
