@@ -40,6 +40,7 @@ def test_ab_compare_starts_each_round_one_implementation_later():
     (["--impls", "native,lstm9"], "--impls"),
     (["--impls", "native"], "--impls"),
     (["--impls", "native,,scratch"], "--impls"),
+    (["--impls", "native,statquest", "--shape", "small"], "--impls: statquest cannot run the small shape"),
     (["--rounds", "0"], "--rounds"),
     (["--shape", "huge"], "--shape"),
 ])
