@@ -164,3 +164,11 @@ def test_training_after_inference_mode_does_not_reuse_inference_tensors():
         output, _ = module(second)
         output.sum().backward()
     _assert_same_grads(fast, native)
+
+
+def test_clear_hands_every_kept_buffer_back():
+    _, fast = _pair()
+    fast(_sequences(1)[0])[0].sum().backward()  # the graph is freed: its saved buffers are back in the pool
+    assert workspace.pooled_bytes() > 0
+    workspace.clear()
+    assert workspace.pooled_bytes() == 0
