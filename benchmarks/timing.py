@@ -13,7 +13,7 @@ from contextlib import contextmanager
 import torch
 
 from lstm_models import build_lstm, lstm_inputs
-from lstm_models.core.parity import ParityCase, max_differences
+from lstm_models.core.parity import ParityCase, build_like_native, max_differences
 
 from benchmarks.grid import Shape
 
@@ -22,16 +22,11 @@ def build_for(impl: str, shape: Shape, device: str, dtype: torch.dtype = torch.f
               build=None) -> torch.nn.Module:
     """``impl`` (or, with ``build``, the module it makes from nn.LSTM's arguments) with nn.LSTM's seeded weights."""
     torch.manual_seed(0)
-    native = build_lstm("native", shape.input_size, shape.hidden_size, shape.num_layers, dtype=dtype, device=device)
+    sizes = dict(input_size=shape.input_size, hidden_size=shape.hidden_size, num_layers=shape.num_layers)
+    native = build_lstm("native", **sizes, dtype=dtype, device=device)
     if impl == "native" and build is None:
         return native
-    if build is None:
-        module = build_lstm(impl, shape.input_size, shape.hidden_size, shape.num_layers, dtype=dtype, device=device)
-    else:
-        module = build(input_size=shape.input_size, hidden_size=shape.hidden_size,
-                       num_layers=shape.num_layers).to(dtype=dtype, device=device)
-    module.load_state_dict(native.state_dict())
-    return module
+    return build_like_native(native, impl, build, **sizes)
 
 
 def check_parity_before_timing(impl: str, shape: Shape, device: str, build=None) -> None:

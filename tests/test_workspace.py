@@ -44,38 +44,37 @@ def _assert_same_grads(fast, native):
         torch.testing.assert_close(got, want[name], msg=name)
 
 
-def test_two_graphs_alive_at_once_keep_their_own_saved_buffers():
+def _two_graphs_alive_at_once(module, first, second):
     # Forward A, forward B, then one backward through both: B must not have reused A's saved factors.
-    native, fast = _pair()
-    first, second = _sequences(2)
-    for module in (native, fast):
-        out_a, _ = module(first)
-        out_b, _ = module(second)
-        (out_a.square().sum() + out_b.sin().sum()).backward()
-    _assert_same_grads(fast, native)
+    out_a, _ = module(first)
+    out_b, _ = module(second)
+    (out_a.square().sum() + out_b.sin().sum()).backward()
 
 
-def test_backwards_in_the_reverse_order_of_their_forwards():
-    native, fast = _pair()
-    first, second = _sequences(2)
-    for module in (native, fast):
-        out_a, _ = module(first)
-        out_b, _ = module(second)
-        out_b.sum().backward()
-        out_a.square().sum().backward()
-    _assert_same_grads(fast, native)
+def _backwards_in_the_reverse_order_of_their_forwards(module, first, second):
+    out_a, _ = module(first)
+    out_b, _ = module(second)
+    out_b.sum().backward()
+    out_a.square().sum().backward()
 
 
-def test_a_retained_graph_survives_a_later_forward():
+def _a_retained_graph_survives_a_later_forward(module, first, second):
     # backward(retain_graph=True), then an unrelated forward and backward, then the retained graph again.
+    kept, _ = module(first)
+    kept.square().sum().backward(retain_graph=True)
+    other, _ = module(second)
+    other.sum().backward()
+    kept.square().sum().backward()
+
+
+@pytest.mark.parametrize("scenario", (_two_graphs_alive_at_once, _backwards_in_the_reverse_order_of_their_forwards,
+                                      _a_retained_graph_survives_a_later_forward),
+                         ids=lambda scenario: scenario.__name__.strip("_"))
+def test_graphs_that_overlap_keep_their_own_saved_buffers(scenario):
     native, fast = _pair()
     first, second = _sequences(2)
     for module in (native, fast):
-        kept, _ = module(first)
-        kept.square().sum().backward(retain_graph=True)
-        other, _ = module(second)
-        other.sum().backward()
-        kept.square().sum().backward()
+        scenario(module, first, second)
     _assert_same_grads(fast, native)
 
 
