@@ -74,7 +74,10 @@ def test_same_seed_same_start(sizes, init):
     reference = _initial_outputs("native", sizes, init)
     for impl in impls:
         for got, want in zip(_initial_outputs(impl, sizes, init), reference):
-            torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-7, msg=f"{impl} starts differently")
+            # float32's default tolerances: oneDNN's fused LSTM and a loop of PyTorch operators round differently,
+            # and differently again per CPU (N(0, 1) weights gave 1.5e-7 on an AVX-512 Xeon). Weights that were not
+            # the same would differ by tenths.
+            torch.testing.assert_close(got, want, msg=f"{impl} starts differently")
 
 
 @pytest.mark.parametrize("impl", [i for i in IMPLEMENTATIONS if i != "statquest"])
