@@ -47,15 +47,20 @@ def _poolable(tensor: torch.Tensor) -> bool:
             and not tensor.is_inference())
 
 
+def _large_enough(numel, element_size: int) -> bool:
+    """Whether a buffer of ``numel`` elements is worth pooling. Checked before ``_poolable``: at the tutorial's sizes
+    every call ends here, and a few checks per buffer add up to a few percent of a step. A traced size (a SymInt
+    under torch.export) is never pooled, and comparing it would put a guard on the traced graph's batch size."""
+    return type(numel) is int and numel * element_size >= MIN_POOLED_BYTES
+
+
 def take(shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
     """An uninitialised tensor of ``shape`` with ``like``'s dtype and device: a view of a pooled buffer when a
     free one fits (the smallest that holds it, at most ``MAX_OVERSIZE`` times larger), fresh memory otherwise."""
-    if not _poolable(like):
-        return like.new_empty(shape)
     numel = 1
     for size in shape:
         numel *= size
-    if numel * like.element_size() < MIN_POOLED_BYTES:
+    if not _large_enough(numel, like.element_size()) or not _poolable(like):
         return like.new_empty(shape)
     with _lock:
         buffers = _free.get(like.dtype, [])
@@ -73,7 +78,7 @@ def _whole_buffer(tensor: torch.Tensor) -> torch.Tensor:
 
 def give_back(buffer: torch.Tensor) -> None:
     """Return a tensor from ``take`` that the caller no longer uses (no view of it may live on)."""
-    if not _poolable(buffer) or buffer.numel() * buffer.element_size() < MIN_POOLED_BYTES:
+    if not _large_enough(buffer.numel(), buffer.element_size()) or not _poolable(buffer):
         return
     whole = _whole_buffer(buffer)
     with _lock:
@@ -86,7 +91,7 @@ def give_back_when_freed(saved: torch.Tensor) -> None:
     """Return ``saved``'s buffer (from ``take``) to the pool once autograd has freed ``saved`` itself.
 
     The finalizer holds the whole buffer, not ``saved``, so it does not keep ``saved`` alive."""
-    if _poolable(saved) and saved.numel() * saved.element_size() >= MIN_POOLED_BYTES:
+    if _large_enough(saved.numel(), saved.element_size()) and _poolable(saved):
         weakref.finalize(saved, give_back, _whole_buffer(saved))
 
 
