@@ -112,10 +112,6 @@ class LSTMParameters(LSTMContract):
             if self.bias:
                 self.register_parameter(f"bias_ih_l{layer}", nn.Parameter(torch.empty(gate_rows, **factory)))
                 self.register_parameter(f"bias_hh_l{layer}", nn.Parameter(torch.empty(gate_rows, **factory)))
-        # Each layer's weight names, formatted once: at the tutorial's sizes a step takes a few hundred microseconds,
-        # and formatting four names per layer and call is a noticeable part of it.
-        kinds = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") if self.bias else ("weight_ih", "weight_hh")
-        self._layer_weight_names = [tuple(f"{kind}_l{layer}" for kind in kinds) for layer in range(num_layers)]
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -125,6 +121,7 @@ class LSTMParameters(LSTMContract):
 
     def layer_weights(self, layer: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """(weight_ih, weight_hh, bias_ih, bias_hh) of one layer; biases are None when bias=False."""
-        # getattr, not self._parameters: a parametrized weight (torch.nn.utils.parametrize) is computed by it.
-        weights = tuple(getattr(self, name) for name in self._layer_weight_names[layer])
-        return weights if self.bias else weights + (None, None)
+        if self.bias:
+            return (getattr(self, f"weight_ih_l{layer}"), getattr(self, f"weight_hh_l{layer}"),
+                    getattr(self, f"bias_ih_l{layer}"), getattr(self, f"bias_hh_l{layer}"))
+        return getattr(self, f"weight_ih_l{layer}"), getattr(self, f"weight_hh_l{layer}"), None, None

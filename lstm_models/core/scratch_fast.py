@@ -85,9 +85,9 @@ def layer_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, needs_grad:
         torch.baddbmm(bias, x_rows, w_ih_t, out=x_proj)
     w_hh_t = (weight_hh.view(4, hidden, hidden) * g_doubler).transpose(1, 2)  # (4, H, H): h @ w_hh_t[k] = h W_k^T
     hiddens = x.new_empty(seq_len + 1, batch, hidden)  # h_0 .. h_T; h_1 .. h_T are the output
+    hiddens[0] = h0
     x_proj_steps = x_proj.view(4, seq_len, batch, hidden).unbind(1)  # T views (4, B, H)
     hidden_steps = hiddens.unbind(0)  # T + 1 views (B, H)
-    hidden_steps[0].copy_(h0)  # (copy_ on a view: a few microseconds cheaper than item assignment)
     hidden_steps_per_gate = hiddens.unsqueeze(1).expand(seq_len + 1, 4, batch, hidden).unbind(0)
 
     # Per-step buffers, reused: a step allocates nothing.
