@@ -1,4 +1,4 @@
-"""The command-line options that the benchmark helper commands (A/B timing, step profile) share."""
+"""The command-line options that the benchmark helper commands (A/B timing, step profile, ceiling) share."""
 
 from __future__ import annotations
 
@@ -11,12 +11,27 @@ from lstm_models import IMPLEMENTATIONS, UnknownNamesError, select_names
 from benchmarks.grid import SHAPES, Shape, fits
 
 
-def add_selection_options(parser: argparse.ArgumentParser, rounds: int, rounds_help: str) -> None:
-    parser.add_argument("--impls", default="native,scratch_fast",
-                        help=f"comma-separated, from {', '.join(IMPLEMENTATIONS)}, or all")
+def add_timing_options(parser: argparse.ArgumentParser, rounds: int, rounds_help: str) -> None:
+    """--shape, --rounds and --threads: what every helper command times, how often, on how many threads."""
     parser.add_argument("--shape", choices=list(SHAPES), default="medium")
     parser.add_argument("--rounds", type=int, default=rounds, help=rounds_help)
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+
+
+def add_selection_options(parser: argparse.ArgumentParser, rounds: int, rounds_help: str) -> None:
+    """--impls and the timing options."""
+    parser.add_argument("--impls", default="native,scratch_fast",
+                        help=f"comma-separated, from {', '.join(IMPLEMENTATIONS)}, or all")
+    add_timing_options(parser, rounds, rounds_help)
+
+
+def apply_timing_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Shape:
+    """Check --rounds (``parser.error`` names it: exit status 2), set the thread count, and return the shape."""
+    if args.rounds < 1:
+        parser.error(f"--rounds: must be at least 1 (got {args.rounds})")
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    return SHAPES[args.shape]
 
 
 def apply_selection(parser: argparse.ArgumentParser, args: argparse.Namespace,
@@ -33,8 +48,4 @@ def apply_selection(parser: argparse.ArgumentParser, args: argparse.Namespace,
     misfits = [impl for impl in impls if not fits(impl, shape)]
     if misfits:
         parser.error(f"--impls: {', '.join(misfits)} cannot run the {shape.name} shape (statquest takes toy only)")
-    if args.rounds < 1:
-        parser.error(f"--rounds: must be at least 1 (got {args.rounds})")
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
-    return impls, shape
+    return impls, apply_timing_options(parser, args)

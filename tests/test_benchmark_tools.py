@@ -8,7 +8,8 @@ import sys
 import pytest
 import torch
 
-from benchmarks import ab_compare, profile_step
+from benchmarks import ab_compare, ceiling, profile_step
+from benchmarks.grid import SHAPES
 from tests.conftest import REPO
 
 
@@ -72,6 +73,29 @@ def test_profile_step_splits_products_from_the_rest(capsys):
 def test_profile_step_refuses_bad_arguments(capsys):
     with pytest.raises(SystemExit) as exit_info:
         profile_step.main(["--rounds", "0"])
+    assert exit_info.value.code == 2 and "--rounds" in capsys.readouterr().err
+
+
+def test_ceiling_prints_time_and_throughput_of_every_product(capsys):
+    assert ceiling.main(["--shape", "toy", "--rounds", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()[1:]
+    assert len(lines) == len(ceiling.SQUARE_SIZES) + len(ceiling.layer_products(SHAPES["toy"]))
+    for line in lines:
+        milliseconds, gflops = float(line.split()[0]), float(line.split()[2])
+        assert milliseconds > 0 and gflops > 0, line
+
+
+@pytest.mark.parametrize("shape", ["small", "medium"])
+def test_ceiling_counts_the_flops_of_a_training_step(shape):
+    # Every product of a forward+backward once (the transposed-view step is the same product, timed for comparison).
+    products = [product for product in ceiling.layer_products(SHAPES[shape]) if "transposed view (the same" not in
+                product.name]
+    assert sum(product.flops * product.calls for product in products) == SHAPES[shape].flops("forward_backward")
+
+
+def test_ceiling_refuses_bad_arguments(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        ceiling.main(["--rounds", "0"])
     assert exit_info.value.code == 2 and "--rounds" in capsys.readouterr().err
 
 

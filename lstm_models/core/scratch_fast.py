@@ -83,7 +83,10 @@ def layer_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, needs_grad:
         # tensor whose g rows can be doubled in place, and the graph has no extra node for it.
         bias = torch.add(bias_ih, bias_hh).view(4, 1, hidden).mul_(g_doubler)  # (4, 1, H)
         torch.baddbmm(bias, x_rows, w_ih_t, out=x_proj)
-    w_hh_t = (weight_hh.view(4, hidden, hidden) * g_doubler).transpose(1, 2)  # (4, H, H): h @ w_hh_t[k] = h W_k^T
+    # (4, H, H), h @ w_hh_t[k] = h W_k^T, written contiguous: the step's product runs faster on a contiguous right
+    # operand than on a transposed view (design note, row 17).
+    w_hh_t = torch.mul(weight_hh.view(4, hidden, hidden).transpose(1, 2), g_doubler,
+                       out=x.new_empty(4, hidden, hidden))
     hiddens = x.new_empty(seq_len + 1, batch, hidden)  # h_0 .. h_T; h_1 .. h_T are the output
     hiddens[0] = h0
     x_proj_steps = x_proj.view(4, seq_len, batch, hidden).unbind(1)  # T views (4, B, H)
