@@ -4,11 +4,14 @@
     python -m benchmarks.ab_compare --shape toy --rounds 500 --against HEAD~1   # scratch_fast now and then
 
 Each round times a forward and a forward+backward of every implementation in turn, each round starting one
-implementation later, so slow phases of a shared machine hit all of them alike and none always runs right after
-the same other one; the medians over rounds (the first two dropped as warm-up) and their ratios to the first
-implementation are printed, with the median number of minor page faults per call: memory that the allocator
-handed back to the kernel and takes again costs one fault per 4 KiB page touched, kernel time that is part of
-the measured time (see docs/scratch_fast.md). The benchmark suite (``pytest benchmarks --benchmark-only``) remains
+implementation later, so slow phases of a shared machine hit all of them alike. Every timed call comes right
+after an untimed call of the same pass and implementation, as a training step follows the step before: a call
+that follows another implementation's runs on the caches and branch predictors that one left (on 2026-11-25, a
+scratch_fast forward at toy took 277 µs right after nn.LSTM's forward+backward, 195 µs right after its own).
+The medians over rounds (the first two dropped as warm-up) and their ratios to the first implementation are
+printed, with the median number of minor page faults per call: memory that the allocator handed back to the
+kernel and takes again costs one fault per 4 KiB page touched, kernel time that is part of the measured time
+(see docs/scratch_fast.md). The benchmark suite (``pytest benchmarks --benchmark-only``) remains
 the reference; this is the tool for "did that change help?".
 """
 
@@ -31,8 +34,7 @@ WARMUP_ROUNDS = 2
 
 def rotated(items: list, shift: int) -> list:
     """``items`` started at position ``shift`` (mod len): each round starts with the next implementation, so that
-    none always runs right after the same other one. A fixed order biased the timings: scratch_fast@HEAD, run
-    right after the identical scratch_fast, measured 2 to 6 % faster at toy."""
+    a slow phase of the machine does not always fall on the same one's turn."""
     shift %= len(items)
     return items[shift:] + items[:shift]
 
@@ -62,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         for round_index in range(WARMUP_ROUNDS + args.rounds):
             for impl in rotated(impls, round_index):
                 for name in ("forward", "forward_backward"):
+                    getattr(passes[impl], name)()  # untimed: the timed call follows its own kind (module doc)
                     faults_before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
                     started = time.perf_counter()
                     getattr(passes[impl], name)()
