@@ -111,23 +111,33 @@ def _stop_workers(pool, every_child_done: bool) -> None:
 
     ``Pool.terminate`` (what ``with Pool`` does on exit) first takes the task queue's lock, then sends SIGTERM,
     then joins every worker without a time limit: a worker idle on that lock, or one that died holding it, can
-    keep it waiting for ever. Instead: after the last child, the workers are told to exit (``close``: each reads
-    a sentinel); after an interruption or an error they get SIGTERM, which ends a child being trained KILLED.
-    A worker still there after ``WORKER_EXIT_SECONDS`` is killed, and the pool's own threads are then stopped
-    by ``terminate`` in a daemon thread given a few seconds (the process may exit without it).
+    keep it waiting for ever. So it runs in a daemon thread given a few seconds (the process may exit without
+    it), and the workers are ended here: after the last child they are told to exit (``close``: each reads a
+    sentinel); after an interruption or an error they get SIGTERM, which ends a child being trained KILLED. A
+    worker still there after ``WORKER_EXIT_SECONDS`` is killed.
+
+    After an interruption ``terminate`` starts first: its first step stops the pool from replacing workers that
+    exit. Without that, a replacement forked during the shutdown took the next queued child and trained it
+    behind the interruption's back, writing to the store while the comparison was being ended (found on
+    2026-11-25 as "database is locked" and a 20-second wait). Workers that appear all the same are ended too.
     """
-    workers = multiprocessing.active_children()
+    stopper = threading.Thread(target=pool.terminate, name="stop-worker-pool", daemon=True)
     if every_child_done:
         pool.close()
     else:
-        for worker in workers:
-            worker.terminate()
+        stopper.start()
     deadline = time.monotonic() + WORKER_EXIT_SECONDS
-    for worker in workers:
-        worker.join(max(0.0, deadline - time.monotonic()))
-        if worker.is_alive():
-            worker.kill()
-            worker.join()
-    stopper = threading.Thread(target=pool.terminate, name="stop-worker-pool", daemon=True)
-    stopper.start()
+    ended: set[int] = set()
+    while workers := [worker for worker in multiprocessing.active_children() if worker.pid not in ended]:
+        if not every_child_done:
+            for worker in workers:
+                worker.terminate()
+        for worker in workers:
+            worker.join(max(0.0, deadline - time.monotonic()))
+            if worker.is_alive():
+                worker.kill()
+                worker.join()
+            ended.add(worker.pid)
+    if every_child_done:
+        stopper.start()
     stopper.join(POOL_THREADS_SECONDS)

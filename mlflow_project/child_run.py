@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from dataclasses import dataclass, field
 
 import lightning as L
 import mlflow
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from lstm_models.training import LSTMRegressor
 
@@ -127,9 +129,13 @@ def train_child(config: TrainConfig, impl: str, seed: int, datamodule, dataset, 
         _end_unfinished(result, epoch_logger, start, "FAILED",
                         {"lstm_bench.failure": str(failure), "lstm_bench.failed_epoch": str(failure.epoch)})
         return result
-    except Interrupted as interruption:
+    except (Interrupted, SIGTERMException) as stop:
+        # Lightning's own SIGTERM handler sets a flag that its loop checks at the end of every batch. When our
+        # handler's exception is lost (see interruption), that check can come before StopOnSignal's, and then
+        # Lightning raises SIGTERMException: the same signal, to be answered the same way.
+        interruption = stop if isinstance(stop, Interrupted) else Interrupted(signal.SIGTERM)
         _end_unfinished(result, epoch_logger, start, "KILLED", {"lstm_bench.interrupted_by": str(interruption)})
-        raise
+        raise interruption
     except BaseException as error:
         _end_unfinished(result, epoch_logger, start, "FAILED",
                         {"lstm_bench.error": f"{type(error).__name__}: {error}"[:5000]})

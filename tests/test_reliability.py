@@ -3,10 +3,12 @@ no run is left RUNNING. Every test uses a real sqlite store (or a real port with
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import mlflow
 import pytest
@@ -256,6 +258,50 @@ def test_a_signal_whose_exception_python_drops_still_stops_training(tmp_path):
     assert finished.returncode == 128 + signal.SIGTERM
 
 
+LIGHTNING_STOPS_FIRST_SCRIPT = """
+import signal, sys
+import lightning as L
+import mlflow_project.child_run as child_run
+from mlflow_project import train
+
+class SignalLostAfterStopOnSignal(L.Callback):
+    # Runs after StopOnSignal's check of this batch: the handler runs inside __del__, its exception is lost, and
+    # the next check is Lightning's own, at the end of the batch, which raises SIGTERMException.
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if trainer.current_epoch == 3 and batch_idx == 0:
+            class Collected:
+                def __del__(self):
+                    signal.raise_signal(signal.SIGTERM)
+            Collected()
+
+make_trainer = child_run.make_trainer
+
+def make_trainer_with_a_late_signal(*args, **kwargs):
+    trainer = make_trainer(*args, **kwargs)
+    trainer.callbacks.append(SignalLostAfterStopOnSignal())
+    return trainer
+
+child_run.make_trainer = make_trainer_with_a_late_signal
+sys.exit(train.main(["--impls", "native", "--seeds", "0", "--max-epochs", "1000", "--progress-bar", "off"]))
+"""
+
+
+def test_a_signal_that_lightning_answers_first_still_ends_the_run_killed(tmp_path):
+    """Lightning's own SIGTERM flag stops the loop with SIGTERMException when our handler's exception was lost:
+    the run must end KILLED, as for any interruption, not FAILED."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    finished = subprocess.run([sys.executable, "-c", LIGHTNING_STOPS_FIRST_SCRIPT], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=300, env=project_env(uri))
+    assert "Exception ignored" in finished.stderr  # the situation under test did arise
+    assert finished.returncode == 128 + signal.SIGTERM, finished.stdout + finished.stderr
+    assert "interrupted by SIGTERM" in finished.stderr
+    runs = runs_of(uri)
+    child = next(run for run in runs if run.data.tags.get("lstm_bench.role") == "training")
+    assert child.info.status == "KILLED", child.data.tags
+    assert child.data.tags["lstm_bench.interrupted_by"] == "SIGTERM"
+    assert child.data.metrics["epochs_trained"] == 3  # the epochs before the signal's, logged and kept
+
+
 # --- Concurrency -----------------------------------------------------------------------------------------------
 
 def test_four_comparisons_at_once_into_one_new_sqlite_store(tmp_path):
@@ -330,3 +376,36 @@ def test_pool_shutdown_kills_a_worker_that_ignores_sigterm(monkeypatch):
     child_pool._stop_workers(pool, every_child_done=False)
     assert time.monotonic() - started < 15
     assert workers and not any(worker.is_alive() for worker in workers)
+
+
+def _train_until_sigterm(marker: str, exit_delay: float) -> None:
+    """A stand-in for a child being trained: it says it started, and on SIGTERM takes ``exit_delay`` seconds to
+    end (as a worker does while it ends its run KILLED) before it exits."""
+    def end_then_exit(signum, frame):
+        time.sleep(exit_delay)
+        os._exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, end_then_exit)
+    Path(marker).touch()
+    time.sleep(120)
+
+
+def test_pool_shutdown_starts_no_queued_child_in_a_replacement_worker(tmp_path):
+    """A worker that exits on SIGTERM must not be replaced by one that takes the next queued child, which would
+    train behind the interruption's back: here one worker exits at once while the other takes 1.5 s."""
+    import multiprocessing
+
+    from mlflow_project import child_pool
+
+    pool = multiprocessing.get_context("fork").Pool(2)
+    markers = [tmp_path / f"child-{index}" for index in range(5)]
+    for index, marker in enumerate(markers):
+        pool.apply_async(_train_until_sigterm, (str(marker), 1.5 if index == 1 else 0.0))
+    deadline = time.monotonic() + 30
+    while not (markers[0].exists() and markers[1].exists()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert markers[0].exists() and markers[1].exists()  # two children being trained, three queued
+    child_pool._stop_workers(pool, every_child_done=False)
+    time.sleep(1.0)  # time enough for a replacement worker to start a queued child
+    assert [marker.name for marker in markers if marker.exists()] == ["child-0", "child-1"]
+    assert not multiprocessing.active_children()
