@@ -3,40 +3,28 @@
     python -m benchmarks.ab_compare --shape medium --rounds 9 [--impls native,scratch_fast] [--threads 2]
     python -m benchmarks.ab_compare --shape toy --rounds 500 --against HEAD~1   # scratch_fast now and then
 
-Each round times a forward and a forward+backward of every implementation in turn, each round starting one
-implementation later, so slow phases of a shared machine hit all of them alike. Every timed call comes right
-after an untimed call of the same pass and implementation, as a training step follows the step before: a call
-that follows another implementation's runs on the caches and branch predictors that one left (on 2026-11-25, a
-scratch_fast forward at toy took 277 µs right after nn.LSTM's forward+backward, 195 µs right after its own).
-The medians over rounds (the first two dropped as warm-up) and their ratios to the first implementation are
-printed, with the median number of minor page faults per call: memory that the allocator handed back to the
-kernel and takes again costs one fault per 4 KiB page touched, kernel time that is part of the measured time
-(see docs/scratch_fast.md). The benchmark suite (``pytest benchmarks --benchmark-only``) remains
-the reference; this is the tool for "did that change help?".
+Each round times a forward and a forward+backward of every implementation in turn (``benchmarks.round_robin``:
+each round starts one call later, and each timed call follows an untimed call of itself). The medians over rounds
+(the first two dropped as warm-up) and their ratios to the first implementation are printed, with the median
+number of minor page faults per call: memory that the allocator handed back to the kernel and takes again costs
+one fault per 4 KiB page touched, kernel time that is part of the measured time (see docs/scratch_fast.md). The
+benchmark suite (``pytest benchmarks --benchmark-only``) remains the reference; this is the tool for "did that
+change help?".
 """
 
 from __future__ import annotations
 
 import argparse
-import resource
-import statistics
 import sys
-import time
 
 import torch
 
 from benchmarks.cli_options import add_selection_options, apply_selection
 from benchmarks.revision import RevisionError, scratch_fast_at
-from benchmarks.timing import Passes, build_for, check_parity_before_timing, gc_disabled
+from benchmarks.round_robin import round_robin_medians
+from benchmarks.timing import Passes, build_for, check_parity_before_timing
 
-WARMUP_ROUNDS = 2
-
-
-def rotated(items: list, shift: int) -> list:
-    """``items`` started at position ``shift`` (mod len): each round starts with the next implementation, so that
-    a slow phase of the machine does not always fall on the same one's turn."""
-    shift %= len(items)
-    return items[shift:] + items[:shift]
+PASSES = ("forward", "forward_backward")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,26 +46,15 @@ def main(argv: list[str] | None = None) -> int:
         check_parity_before_timing(impl, shape, "cpu", build=build)
     passes = {impl: Passes(build_for(impl, shape, "cpu", build=build), shape, "cpu")
               for impl, build in builders.items()}
-    times = {(impl, name): [] for impl in impls for name in ("forward", "forward_backward")}
-    faults = {key: [] for key in times}
-    with gc_disabled():
-        for round_index in range(WARMUP_ROUNDS + args.rounds):
-            for impl in rotated(impls, round_index):
-                for name in ("forward", "forward_backward"):
-                    getattr(passes[impl], name)()  # untimed: the timed call follows its own kind (module doc)
-                    faults_before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-                    started = time.perf_counter()
-                    getattr(passes[impl], name)()
-                    times[impl, name].append(time.perf_counter() - started)
-                    faults[impl, name].append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults_before)
+    calls = {(impl, name): getattr(passes[impl], name) for impl in impls for name in PASSES}
+    medians = round_robin_medians(calls, args.rounds)
     print(f"shape {shape.name} {shape.sizes()}, {torch.get_num_threads()} threads, {args.rounds} rounds")
-    for name in ("forward", "forward_backward"):
-        reference = statistics.median(times[impls[0], name][WARMUP_ROUNDS:])
+    for name in PASSES:
+        reference = medians[impls[0], name].seconds
         for impl in impls:
-            median = statistics.median(times[impl, name][WARMUP_ROUNDS:])
-            page_faults = statistics.median(faults[impl, name][WARMUP_ROUNDS:])
-            print(f"{name:17} {impl:<13} {median * 1e3:9.2f} ms  {median / reference:5.2f}x {impls[0]}  "
-                  f"{page_faults:8.0f} page faults")
+            median = medians[impl, name]
+            print(f"{name:17} {impl:<13} {median.seconds * 1e3:9.2f} ms  {median.seconds / reference:5.2f}x "
+                  f"{impls[0]}  {median.page_faults:8.0f} page faults")
     return 0
 
 

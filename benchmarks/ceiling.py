@@ -2,8 +2,8 @@
 
     python -m benchmarks.ceiling --shape medium --rounds 9 [--threads 2]
 
-Times float32 ``torch`` products on the CPU, interleaved round by round so that a slow phase of a shared machine
-hits all of them alike, and prints the median time of each and its GFLOP/s (multiply and add counted as 2):
+Times float32 ``torch`` products on the CPU, taking turns round by round (``benchmarks.round_robin``), and prints
+the median time of each and its GFLOP/s (multiply and add counted as 2):
 
 - square ``torch.mm`` at n = 512, 1024, 2048: the ceiling that the design note compares against;
 - the products that ``scratch_fast`` runs for one layer at ``--shape``, in the layouts it uses: the input
@@ -18,17 +18,15 @@ say how close a product can come to the ceiling here; docs/scratch_fast.md uses 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from typing import Callable, NamedTuple
 
 import torch
 
 from benchmarks.cli_options import add_timing_options, apply_timing_options
 from benchmarks.grid import Shape
+from benchmarks.round_robin import round_robin_medians
 
-WARMUP_ROUNDS = 2
 SQUARE_SIZES = (512, 1024, 2048)
 
 
@@ -91,18 +89,6 @@ def layer_products(shape: Shape) -> list[Product]:
     ]
 
 
-def median_seconds(products: list[Product], rounds: int) -> list[float]:
-    """Each product's median seconds per call over ``rounds`` rounds, the products taking turns in every round."""
-    timings: list[list[float]] = [[] for _ in products]
-    for round_index in range(WARMUP_ROUNDS + rounds):
-        for product, samples in zip(products, timings):
-            started = time.perf_counter()
-            product.run()
-            if round_index >= WARMUP_ROUNDS:
-                samples.append((time.perf_counter() - started) / product.calls)
-    return [statistics.median(samples) for samples in timings]
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.ceiling", description=__doc__.split("\n\n")[0])
     add_timing_options(parser, rounds=9, rounds_help="timed rounds (at least 1, after 2 warm-up rounds)")
@@ -111,7 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     products = square_products() + layer_products(shape)
     print(f"shape {shape.name} {shape.sizes()}, {torch.get_num_threads()} threads, {args.rounds} rounds, "
           "float32; median time per call")
-    for product, seconds in zip(products, median_seconds(products, args.rounds)):
+    medians = round_robin_medians({product.name: product.run for product in products}, args.rounds)
+    for product in products:
+        seconds = medians[product.name].seconds / product.calls
         print(f"{seconds * 1e3:10.3f} ms  {product.flops / seconds / 1e9:9.3g} GFLOP/s  {product.name}")
     return 0
 

@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from benchmarks import ab_compare, ceiling, profile_step
+from benchmarks import ab_compare, ceiling, profile_step, round_robin
 from benchmarks.grid import SHAPES
 from tests.conftest import REPO
 
@@ -29,9 +29,19 @@ def test_ab_compare_times_scratch_fast_against_a_git_revision(capsys):
     assert sum("scratch_fast@HEAD" in line for line in lines) == 2  # forward and forward_backward
 
 
-def test_ab_compare_starts_each_round_one_implementation_later():
+def test_round_robin_times_each_call_right_after_an_untimed_call_of_itself():
+    order = []
+    calls = {name: (lambda name=name: order.append(name)) for name in ("a", "b")}
+    medians = round_robin.round_robin_medians(calls, rounds=3)
+    assert set(medians) == {"a", "b"} and all(median.seconds >= 0 for median in medians.values())
+    rounds = round_robin.WARMUP_ROUNDS + 3
+    assert len(order) == 2 * 2 * rounds  # an untimed and a timed call of each, every round
+    assert all(order[index] == order[index + 1] for index in range(0, len(order), 2))  # pairs of the same call
+
+
+def test_round_robin_starts_each_round_one_call_later():
     impls = ["native", "scratch_fast", "scratch_fast@HEAD"]
-    orders = [ab_compare.rotated(impls, round_index) for round_index in range(4)]
+    orders = [round_robin.rotated(impls, round_index) for round_index in range(4)]
     assert orders == [impls, impls[1:] + impls[:1], impls[2:] + impls[:2], impls]
     # over any len(impls) consecutive rounds, each implementation runs once in each position
     assert all(sorted(order[position] for order in orders[:3]) == sorted(impls) for position in range(3))
