@@ -171,16 +171,12 @@ def test_non_finite_loss_fails_that_child_and_the_comparison_goes_on(tmp_path):
 
 # --- Interruption ----------------------------------------------------------------------------------------------
 
-def _wait_for_metrics(uri: str, process: subprocess.Popen, timeout: float = 120) -> None:
+def _wait_for_metrics(client: mlflow.MlflowClient, process: subprocess.Popen, timeout: float = 120) -> None:
     """Until some child run has a train_loss history in the store (metrics are written every 5 s)."""
     deadline = time.monotonic() + timeout
-    client = mlflow.MlflowClient(uri)
     while time.monotonic() < deadline:
         assert process.poll() is None, process.stdout.read()
-        try:
-            runs = client.search_runs(["0"], filter_string="attributes.status = 'RUNNING'")
-        except mlflow.exceptions.MlflowException:
-            runs = []  # the store is being created
+        runs = client.search_runs(["0"], filter_string="attributes.status = 'RUNNING'")
         if any(client.get_metric_history(run.info.run_id, "train_loss") for run in runs):
             return
         time.sleep(0.5)
@@ -193,12 +189,17 @@ def _wait_for_metrics(uri: str, process: subprocess.Popen, timeout: float = 120)
 ], ids=["SIGTERM-workers", "SIGINT-in-process"])
 def test_signal_ends_runs_killed_and_keeps_metrics(signum, workers, tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    # The test's client creates the store's tables before the comparison starts: a client made while the
+    # comparison creates them would run the same migrations at the same moment, without the entry point's lock,
+    # and one of the two would fail on "table ... already exists".
+    client = mlflow.MlflowClient(uri)
+    client.search_experiments(max_results=1)
     process = subprocess.Popen([sys.executable, "-m", "mlflow_project.train", "--impls", "native,scratch",
                                 "--seeds", "0,1", "--max-epochs", "5000", "--workers", workers, "--progress-bar",
                                 "off"], env=project_env(uri), cwd=tmp_path, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
     try:
-        _wait_for_metrics(uri, process)
+        _wait_for_metrics(client, process)
         sent = time.monotonic()
         process.send_signal(signum)
         output, _ = process.communicate(timeout=60)
@@ -215,7 +216,6 @@ def test_signal_ends_runs_killed_and_keeps_metrics(signum, workers, tmp_path):
     assert parent.info.status == "KILLED"
     killed = [run for run in children_of(parent, runs) if run.info.status == "KILLED"]
     assert killed, "the children being trained end KILLED"
-    client = mlflow.MlflowClient(uri)
     assert any(client.get_metric_history(run.info.run_id, "train_loss") for run in killed), "metrics are kept"
 
 
