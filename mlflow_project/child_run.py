@@ -135,7 +135,9 @@ def train_child(config: TrainConfig, impl: str, seed: int, datamodule, dataset, 
         # Lightning raises SIGTERMException: the same signal, to be answered the same way.
         interruption = stop if isinstance(stop, Interrupted) else Interrupted(signal.SIGTERM)
         _end_unfinished(result, epoch_logger, start, "KILLED", {"lstm_bench.interrupted_by": str(interruption)})
-        raise interruption
+        if interruption is stop:
+            raise
+        raise interruption from stop
     except BaseException as error:
         _end_unfinished(result, epoch_logger, start, "FAILED",
                         {"lstm_bench.error": f"{type(error).__name__}: {error}"[:5000]})

@@ -3,6 +3,7 @@ no run is left RUNNING. Every test uses a real sqlite store (or a real port with
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -14,7 +15,7 @@ import mlflow
 import pytest
 
 from conftest import REPO, free_port, project_env, run_cli
-from mlflow_project import benchmark, report, train
+from mlflow_project import benchmark, child_pool, report, train
 
 pytestmark = pytest.mark.slow
 
@@ -363,10 +364,6 @@ def _ignore_sigterm() -> None:
 
 def test_pool_shutdown_kills_a_worker_that_ignores_sigterm(monkeypatch):
     """A worker that does not exit on SIGTERM (stuck in C code, say) must not keep the comparison waiting."""
-    import multiprocessing
-
-    from mlflow_project import child_pool
-
     monkeypatch.setattr(child_pool, "WORKER_EXIT_SECONDS", 1.0)
     pool = multiprocessing.get_context("fork").Pool(1, initializer=_ignore_sigterm)
     pool.apply_async(time.sleep, (120,))
@@ -393,10 +390,6 @@ def _train_until_sigterm(marker: str, exit_delay: float) -> None:
 def test_pool_shutdown_starts_no_queued_child_in_a_replacement_worker(tmp_path):
     """A worker that exits on SIGTERM must not be replaced by one that takes the next queued child, which would
     train behind the interruption's back: here one worker exits at once while the other takes 1.5 s."""
-    import multiprocessing
-
-    from mlflow_project import child_pool
-
     pool = multiprocessing.get_context("fork").Pool(2)
     markers = [tmp_path / f"child-{index}" for index in range(5)]
     for index, marker in enumerate(markers):
