@@ -9,6 +9,12 @@ baseline just before the step (``/proc/self/clear_refs``). ``ru_maxrss`` would n
 ``fork`` and ``exec``, so a child of a large pytest process starts with its parent's peak. A fresh process per
 measurement keeps earlier allocations (other implementations, other shapes) out of the figure. On CUDA the
 figures are ``torch.cuda.memory_allocated`` and ``max_memory_allocated`` after ``reset_peak_memory_stats``.
+
+The process runs with glibc's default allocator settings, as a training process would. Under them an
+implementation that frees many large tensors (``scratch``) can land on one of two levels from process to process:
+glibc raises its mmap threshold each time it unmaps a freed block, and what is then allocated below the new
+threshold stays resident when freed. ``MALLOC_MMAP_THRESHOLD_=131072`` in the environment fixes the threshold and
+makes the figure repeat (the README's CPU results have the measurements).
 """
 
 from __future__ import annotations
