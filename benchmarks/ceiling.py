@@ -97,9 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     products = square_products() + layer_products(shape)
     print(f"shape {shape.name} {shape.sizes()}, {torch.get_num_threads()} threads, {args.rounds} rounds, "
           "float32; median time per call")
-    medians = round_robin_medians({product.name: product.run for product in products}, args.rounds)
+    medians = round_robin_medians({product: product.run for product in products}, args.rounds)
     for product in products:
-        seconds = medians[product.name].seconds / product.calls
+        seconds = medians[product].seconds / product.calls
         print(f"{seconds * 1e3:10.3f} ms  {product.flops / seconds / 1e9:9.3g} GFLOP/s  {product.name}")
     return 0
 

@@ -12,8 +12,9 @@ figures are ``torch.cuda.memory_allocated`` and ``max_memory_allocated`` after `
 
 The process runs with glibc's default allocator settings, as a training process would. Under them an
 implementation that frees many large tensors (``scratch``) can land on one of two levels from process to process:
-glibc raises its mmap threshold each time it unmaps a freed block, and what is then allocated below the new
-threshold stays resident when freed. ``MALLOC_MMAP_THRESHOLD_=131072`` in the environment fixes the threshold and
+when glibc frees a block that it had mapped from the kernel, it raises its mmap threshold to that block's size (up
+to 32 MiB), so later blocks of that size come from the heap, which keeps freed memory unless the heap's top is free
+(mallopt(3), M_MMAP_THRESHOLD). ``MALLOC_MMAP_THRESHOLD_=131072`` in the environment fixes the threshold and
 makes the figure repeat (the README's CPU results have the measurements).
 """
 
