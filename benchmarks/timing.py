@@ -57,7 +57,7 @@ class Passes:
                                        generator=generator).to(device)  # (T, B, H)
         self.output = None
 
-    def _clear_grads(self) -> None:
+    def clear_grads(self) -> None:
         self.x.grad = None
         for param in self.module.parameters():
             param.grad = None
@@ -69,7 +69,7 @@ class Passes:
 
     def prepare_backward(self):
         """pytest-benchmark setup: a fresh forward graph, built outside the timed region."""
-        self._clear_grads()
+        self.clear_grads()
         self.output, _ = self.module(self.x, self.state)
         synchronize(self.device)
         return (), {}
@@ -79,10 +79,16 @@ class Passes:
         synchronize(self.device)
 
     def forward_backward(self) -> None:
-        self._clear_grads()
+        self.clear_grads()
+        self.training_step()
+        synchronize(self.device)
+
+    def training_step(self) -> None:
+        """Forward and backward with no synchronisation and no clearing: the part a CUDA graph can capture.
+
+        The gradients accumulate into whatever ``.grad`` tensors exist, as in a training loop without zeroing."""
         self.output, _ = self.module(self.x, self.state)
         self.output.backward(self.grad_output)
-        synchronize(self.device)
 
     def check_results(self) -> None:
         """After timing: outputs finite, and every gradient present and finite."""

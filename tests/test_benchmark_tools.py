@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from benchmarks import ab_compare, ceiling, profile_step, round_robin
+from benchmarks import ab_compare, ceiling, cuda_graph_step, profile_step, round_robin
 from benchmarks.grid import SHAPES
 from tests.conftest import REPO
 
@@ -107,6 +107,24 @@ def test_ceiling_refuses_bad_arguments(capsys):
     with pytest.raises(SystemExit) as exit_info:
         ceiling.main(["--rounds", "0"])
     assert exit_info.value.code == 2 and "--rounds" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
+def test_cuda_graph_step_refuses_without_cuda_in_one_line(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cuda_graph_step.main(["--shape", "toy"])
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert exit_info.value.code == 2 and "CUDA is not available" in error
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available on this machine")
+def test_cuda_graph_step_prints_eager_and_replayed_times(capsys):
+    # The replay is checked against the eager step inside the command; here, that every row came out.
+    assert cuda_graph_step.main(["--shape", "small", "--rounds", "3", "--impls", "native,scratch_fast,scratch"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:5]]
+    assert [row[0] for row in rows] == ["native", "scratch_fast", "scratch"]
+    assert all(float(row[1]) > 0 and float(row[3]) > 0 for row in rows)
 
 
 def test_peak_memory_probe_reports_a_step_above_its_baseline():

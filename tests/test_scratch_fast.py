@@ -24,11 +24,15 @@ GRADCHECK_CASES = {
 }
 
 
-def _inputs(kwargs: dict, seq_len: int, batch: int | None, initial_state: bool):
+DEVICES = ["cpu", pytest.param("cuda", marks=[pytest.mark.cuda, pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="CUDA is not available on this machine")])]
+
+
+def _inputs(kwargs: dict, seq_len: int, batch: int | None, initial_state: bool, device: str = "cpu"):
     generator = torch.Generator().manual_seed(0)
 
     def draw(*shape):
-        return torch.randn(*shape, generator=generator, dtype=torch.float64, requires_grad=True)
+        return torch.randn(*shape, generator=generator, dtype=torch.float64).to(device).requires_grad_()
 
     layers, hidden = kwargs.get("num_layers", 1), kwargs["hidden_size"]
     if batch is None:
@@ -41,14 +45,15 @@ def _inputs(kwargs: dict, seq_len: int, batch: int | None, initial_state: bool):
     return x, state
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("case", GRADCHECK_CASES, ids=str)
-def test_gradcheck_over_input_state_and_weights(case):
+def test_gradcheck_over_input_state_and_weights(case, device):
     kwargs, seq_len, batch, initial_state = GRADCHECK_CASES[case]
     torch.manual_seed(0)
-    module = build_lstm("scratch_fast", **kwargs).double()
+    module = build_lstm("scratch_fast", **kwargs).double().to(device)
     names = [name for name, _ in module.named_parameters()]
     weights = tuple(p.detach().clone().requires_grad_() for _, p in module.named_parameters())
-    x, state = _inputs(kwargs, seq_len, batch, initial_state)
+    x, state = _inputs(kwargs, seq_len, batch, initial_state, device)
 
     def run(x, *rest):
         state_args, weight_args = rest[:len(state)], rest[len(state):]

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Everything the project checks and measures on CUDA, in one go, for a machine with an NVIDIA GPU:
+#
+#     benchmarks/cuda_checks.sh RESULTS_DIR [PYTHON]
+#
+# 1. the CUDA tests: parity with nn.LSTM (cuDNN) in float64 over the parity cases, float32 closeness, scratch_fast's
+#    gradcheck on CUDA, the CUDA-graph command's own test;
+# 2. the benchmark grid on CUDA (forward, backward, forward+backward of every implementation and shape), twice, so
+#    that the spread between two runs of the same code is on record beside the ratios;
+# 3. a training step eager and replayed as a CUDA graph at medium and large (benchmarks/cuda_graph_step.py), with
+#    PyTorch's TF32 defaults and with TF32 off;
+# 4. the peak memory of one training step on CUDA.
+#
+# Each stage runs under its own time limit and a failed stage does not stop the next: the log says which failed.
+# RESULTS_DIR receives all.log (everything printed), grid1.json and grid2.json (pytest-benchmark's results) and
+# memory.json. PYTHON defaults to python3, with the repository on PYTHONPATH (no install needed).
+set -u -o pipefail
+results=${1:?usage: benchmarks/cuda_checks.sh RESULTS_DIR [PYTHON]}
+python=${2:-python3}
+mkdir -p "$results" && results=$(cd "$results" && pwd)  # absolute: the next line changes directory
+cd "$(dirname "$0")/.."
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
+log=$results/all.log
+failed=0
+
+stage() {  # stage NAME SECONDS COMMAND...: run COMMAND under a time limit, log it, remember a failure
+    local name=$1 seconds=$2
+    shift 2
+    echo "=== $name ($(date -u +%H:%M:%S) UTC): $*" | tee -a "$log"
+    timeout "$seconds" "$@" 2>&1 | tee -a "$log"
+    local status=$?
+    echo "=== $name: exit $status" | tee -a "$log"
+    [ "$status" -eq 0 ] || failed=1
+}
+
+stage machine 60 bash -c "nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm \
+    --format=csv; $python -c 'import torch; print(torch.__version__, torch.version.cuda, \
+    torch.backends.cudnn.version(), torch.cuda.get_device_name())'"
+stage cuda-tests 240 "$python" -m pytest -q -m cuda -p no:cacheprovider \
+    tests/test_parity.py tests/test_scratch_fast.py tests/test_benchmark_tools.py
+for run in 1 2; do
+    stage "grid-$run" 300 "$python" -m pytest -q -p no:cacheprovider benchmarks/test_lstm_passes.py \
+        --benchmark-only --lstm-devices cuda --benchmark-json "$results/grid$run.json" \
+        --benchmark-columns median,iqr,rounds --benchmark-sort name
+    [ "$run" = 1 ] || continue
+    for shape in medium large; do
+        for tf32 in default off; do
+            stage "graph-$shape-tf32-$tf32" 180 "$python" -m benchmarks.cuda_graph_step \
+                --impls native,scratch_fast,scratch --shape "$shape" --rounds 30 --tf32 "$tf32"
+        done
+    done
+done
+stage memory 300 "$python" -m pytest -q -p no:cacheprovider benchmarks/test_peak_memory.py --benchmark-only \
+    --lstm-devices cuda --lstm-shapes toy,medium,large --benchmark-json "$results/memory.json"
+echo "=== done ($(date -u +%H:%M:%S) UTC), a stage failed: $failed" | tee -a "$log"
+exit "$failed"

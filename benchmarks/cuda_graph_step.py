@@ -1,0 +1,119 @@
+"""A training step on CUDA, issued call by call and replayed as one captured CUDA graph, per implementation.
+
+    python -m benchmarks.cuda_graph_step --shape large --rounds 50 [--impls native,scratch_fast,scratch]
+    python -m benchmarks.cuda_graph_step --shape large --tf32 off     # cuDNN held to full float32 products
+
+On a GPU a hand-written LSTM issues a dozen or so small kernels per time step, and the host's Python and launch
+path can take longer to issue each one than the GPU takes to run it; cuDNN's LSTM issues a few per pass. Capturing
+the whole training step (forward and backward) once as a CUDA graph (``torch.cuda.CUDAGraph``, plain PyTorch) and
+replaying it takes the host out of the loop: the replay's time is the GPU's own work. The two figures side by side
+say how much of a ratio to cuDNN is launch cost and how much is kernels. A graph holds fixed shapes and addresses,
+so replaying one suits a training loop of fixed batch and sequence length.
+
+Precision: by PyTorch's defaults cuDNN may run a float32 LSTM's products in TF32 on the GPU's tensor cores
+(``torch.backends.cudnn.allow_tf32``, on), while ``torch.mm`` keeps full float32 (``torch.backends.cuda.matmul.
+allow_tf32``, off). ``--tf32 off`` turns both off, ``--tf32 on`` both on, for like-for-like products; the header
+prints what was in force.
+
+Each implementation is checked against nn.LSTM in float64 on CUDA before it is timed, and each graph's replay must
+reproduce its eager step's output and gradients. Times are medians of interleaved rounds (``benchmarks.round_robin``),
+each call ending in a device synchronisation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import torch
+
+from benchmarks.cli_options import add_selection_options, apply_selection
+from benchmarks.round_robin import round_robin_medians
+from benchmarks.timing import Passes, build_for, check_parity_before_timing
+
+SIDE_STREAM_WARMUP_STEPS = 3  # torch.cuda.graph's advice: run the code a few times on a side stream first
+TF32_SETTINGS = {"default": None, "on": True, "off": False}
+
+
+def set_tf32(choice: str) -> None:
+    """Apply ``--tf32``: ``default`` leaves PyTorch's settings as they are."""
+    allowed = TF32_SETTINGS[choice]
+    if allowed is not None:
+        torch.backends.cudnn.allow_tf32 = allowed
+        torch.backends.cuda.matmul.allow_tf32 = allowed
+
+
+def _snapshot(passes: Passes) -> list[torch.Tensor]:
+    """The step's output and every gradient, copied."""
+    return [passes.output.detach().clone(), passes.x.grad.clone()] + [
+        param.grad.clone() for param in passes.module.parameters()]
+
+
+def captured_step(passes: Passes):
+    """``passes``'s training step captured as one CUDA graph; returns a call that replays it and synchronises.
+
+    The gradients are set to None before capture, so that the backward allocates them inside the graph's memory
+    pool: every replay then writes the same ``.grad`` tensors afresh instead of accumulating into them. The first
+    replay is compared with an eager step on the same inputs."""
+    passes.forward_backward()
+    eager = _snapshot(passes)
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(SIDE_STREAM_WARMUP_STEPS):
+            passes.clear_grads()
+            passes.training_step()
+    torch.cuda.current_stream().wait_stream(side)
+    passes.clear_grads()
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        passes.training_step()
+
+    def replay() -> None:
+        graph.replay()
+        torch.cuda.synchronize()
+
+    replay()
+    for got, want in zip(_snapshot(passes), eager):
+        torch.testing.assert_close(got, want, msg=lambda text: f"the graph's replay differs from the eager step: {text}")
+    return replay
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.cuda_graph_step",
+                                     description=__doc__.split("\n\n")[0])
+    add_selection_options(parser, rounds=30, rounds_help="timed rounds (at least 1, after 2 warm-up rounds); "
+                                                         "ratios are to the first implementation")
+    parser.add_argument("--tf32", choices=list(TF32_SETTINGS), default="default",
+                        help="TF32 products for float32: PyTorch's defaults (cuDNN on, torch.mm off), or both on, "
+                             "or both off")
+    args = parser.parse_args(argv)
+    if not torch.cuda.is_available():
+        parser.error("CUDA is not available on this machine (torch.cuda.is_available() is False); "
+                     "this command times CUDA graphs")
+    impls, shape = apply_selection(parser, args, fewest_impls=1)
+    set_tf32(args.tf32)
+    for impl in impls:
+        check_parity_before_timing(impl, shape, "cuda")
+    passes = {impl: Passes(build_for(impl, shape, "cuda"), shape, "cuda") for impl in impls}
+    calls = {}
+    for impl in impls:
+        calls[impl, "eager"] = passes[impl].forward_backward  # call by call, as a training loop issues it
+        calls[impl, "graph"] = captured_step(Passes(build_for(impl, shape, "cuda"), shape, "cuda"))
+    medians = round_robin_medians(calls, args.rounds)
+    print(f"shape {shape.name} {shape.sizes()}, {torch.cuda.get_device_name()}, torch {torch.__version__}, "
+          f"cuDNN {torch.backends.cudnn.version()}, TF32 cuDNN {torch.backends.cudnn.allow_tf32} "
+          f"torch.mm {torch.backends.cuda.matmul.allow_tf32}, {args.rounds} rounds")
+    print(f"{'impl':<13} {'eager ms':>9} {'ratio':>7} {'graph ms':>9} {'ratio':>7} {'eager/graph':>12}")
+    for impl in impls:
+        eager, graph = medians[impl, "eager"].seconds, medians[impl, "graph"].seconds
+        eager_ratio = eager / medians[impls[0], "eager"].seconds
+        graph_ratio = graph / medians[impls[0], "graph"].seconds
+        print(f"{impl:<13} {eager * 1e3:9.3f} {eager_ratio:6.2f}x {graph * 1e3:9.3f} {graph_ratio:6.2f}x "
+              f"{eager / graph:11.2f}x")
+    print(f"ratios are to {impls[0]}'s in the same column")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
