@@ -49,25 +49,36 @@ def _snapshot(passes: Passes) -> list[torch.Tensor]:
         param.grad.clone() for param in passes.module.parameters()]
 
 
+def _fresh_step(passes: Passes) -> None:
+    """A training step that shares nothing with the step before it.
+
+    Dropping the last output frees its autograd graph before the next forward is recorded. Otherwise each leaf's
+    gradient accumulator (kept while any graph holds it) would live on from step to step, and with it the stream it
+    was made on; a captured backward that accumulates on another stream than the capture's is refused by CUDA."""
+    passes.output = None
+    passes.clear_grads()
+    passes.training_step()
+
+
 def captured_step(passes: Passes):
     """``passes``'s training step captured as one CUDA graph; returns a call that replays it and synchronises.
 
     The gradients are set to None before capture, so that the backward allocates them inside the graph's memory
     pool: every replay then writes the same ``.grad`` tensors afresh instead of accumulating into them. The first
     replay is compared with an eager step on the same inputs."""
-    passes.forward_backward()
+    _fresh_step(passes)
+    torch.cuda.synchronize()
     eager = _snapshot(passes)
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(side):
         for _ in range(SIDE_STREAM_WARMUP_STEPS):
-            passes.clear_grads()
-            passes.training_step()
+            _fresh_step(passes)
     torch.cuda.current_stream().wait_stream(side)
-    passes.clear_grads()
+    passes.output = None
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
-        passes.training_step()
+        _fresh_step(passes)
 
     def replay() -> None:
         graph.replay()
