@@ -16,8 +16,8 @@ allow_tf32``, off). ``--tf32 off`` turns both off, ``--tf32 on`` both on, for li
 prints what was in force.
 
 Each implementation is checked against nn.LSTM in float64 on CUDA before it is timed, and each graph's replay must
-reproduce its eager step's output and gradients. Times are medians of interleaved rounds (``benchmarks.round_robin``),
-each call ending in a device synchronisation.
+reproduce its eager step's output and gradients, before and after the timing. Times are medians of interleaved
+rounds (``benchmarks.round_robin``), each call ending in a device synchronisation.
 """
 
 from __future__ import annotations
@@ -60,34 +60,42 @@ def _fresh_step(passes: Passes) -> None:
     passes.training_step()
 
 
-def captured_step(passes: Passes):
-    """``passes``'s training step captured as one CUDA graph; returns a call that replays it and synchronises.
+class CapturedStep:
+    """A training step captured once as a CUDA graph; calling it replays the graph and synchronises.
+
+    The graph reads and writes the addresses it was captured with: the module's weights, the inputs and the
+    gradients. It therefore holds ``passes``, whose tensors own that memory; freed, their memory would be handed to
+    other tensors while the graph still wrote into it.
 
     The gradients are set to None before capture, so that the backward allocates them inside the graph's memory
-    pool: every replay then writes the same ``.grad`` tensors afresh instead of accumulating into them. The first
-    replay is compared with an eager step on the same inputs."""
-    _fresh_step(passes)
-    torch.cuda.synchronize()
-    eager = _snapshot(passes)
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        for _ in range(SIDE_STREAM_WARMUP_STEPS):
-            _fresh_step(passes)
-    torch.cuda.current_stream().wait_stream(side)
-    passes.output = None
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        _fresh_step(passes)
+    pool: every replay then writes the same ``.grad`` tensors afresh instead of accumulating into them."""
 
-    def replay() -> None:
-        graph.replay()
+    def __init__(self, passes: Passes):
+        self.passes = passes
+        _fresh_step(passes)
+        torch.cuda.synchronize()
+        self.eager_results = _snapshot(passes)
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(SIDE_STREAM_WARMUP_STEPS):
+                _fresh_step(passes)
+        torch.cuda.current_stream().wait_stream(side)
+        passes.output = None
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            _fresh_step(passes)
+
+    def __call__(self) -> None:
+        self.graph.replay()
         torch.cuda.synchronize()
 
-    replay()
-    for got, want in zip(_snapshot(passes), eager):
-        torch.testing.assert_close(got, want, msg=lambda text: f"the graph's replay differs from the eager step: {text}")
-    return replay
+    def check_against_eager(self, when: str) -> None:
+        """Replay once and compare the output and every gradient with the eager step's."""
+        self()
+        for got, want in zip(_snapshot(self.passes), self.eager_results):
+            torch.testing.assert_close(got, want, msg=lambda text: f"the graph's replay {when} differs from the "
+                                                                   f"eager step: {text}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,8 +118,11 @@ def main(argv: list[str] | None = None) -> int:
     calls = {}
     for impl in impls:
         calls[impl, "eager"] = passes[impl].forward_backward  # call by call, as a training loop issues it
-        calls[impl, "graph"] = captured_step(Passes(build_for(impl, shape, "cuda"), shape, "cuda"))
+        calls[impl, "graph"] = CapturedStep(Passes(build_for(impl, shape, "cuda"), shape, "cuda"))
+        calls[impl, "graph"].check_against_eager("before timing")
     medians = round_robin_medians(calls, args.rounds)
+    for impl in impls:  # the eager steps ran in between: a graph writing memory it does not own shows here
+        calls[impl, "graph"].check_against_eager("after timing")
     print(f"shape {shape.name} {shape.sizes()}, {torch.cuda.get_device_name()}, torch {torch.__version__}, "
           f"cuDNN {torch.backends.cudnn.version()}, TF32 cuDNN {torch.backends.cudnn.allow_tf32} "
           f"torch.mm {torch.backends.cuda.matmul.allow_tf32}, {args.rounds} rounds")
