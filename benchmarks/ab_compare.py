@@ -22,7 +22,7 @@ import torch
 from benchmarks.cli_options import add_selection_options, apply_selection
 from benchmarks.revision import RevisionError, scratch_fast_at
 from benchmarks.round_robin import round_robin_medians
-from benchmarks.timing import Passes, build_for, check_parity_before_timing
+from benchmarks.timing import checked_passes
 
 PASSES = ("forward", "forward_backward")
 
@@ -42,10 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         except RevisionError as error:
             parser.error(f"--against: {error}")
     impls = list(builders)
-    for impl, build in builders.items():
-        check_parity_before_timing(impl, shape, "cpu", build=build)
-    passes = {impl: Passes(build_for(impl, shape, "cpu", build=build), shape, "cpu")
-              for impl, build in builders.items()}
+    passes = {impl: checked_passes(impl, shape, "cpu", build=build) for impl, build in builders.items()}
     calls = {(impl, name): getattr(passes[impl], name) for impl in impls for name in PASSES}
     medians = round_robin_medians(calls, args.rounds)
     print(f"shape {shape.name} {shape.sizes()}, {torch.get_num_threads()} threads, {args.rounds} rounds")

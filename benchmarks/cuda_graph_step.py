@@ -29,7 +29,7 @@ import torch
 
 from benchmarks.cli_options import add_selection_options, apply_selection
 from benchmarks.round_robin import round_robin_medians
-from benchmarks.timing import Passes, build_for, check_parity_before_timing
+from benchmarks.timing import Passes, build_for, checked_passes
 
 SIDE_STREAM_WARMUP_STEPS = 3  # torch.cuda.graph's advice: run the code a few times on a side stream first
 TF32_SETTINGS = {"default": None, "on": True, "off": False}
@@ -112,12 +112,9 @@ def main(argv: list[str] | None = None) -> int:
                      "this command times CUDA graphs")
     impls, shape = apply_selection(parser, args, fewest_impls=1)
     set_tf32(args.tf32)
-    for impl in impls:
-        check_parity_before_timing(impl, shape, "cuda")
-    passes = {impl: Passes(build_for(impl, shape, "cuda"), shape, "cuda") for impl in impls}
     calls = {}
     for impl in impls:
-        calls[impl, "eager"] = passes[impl].forward_backward  # call by call, as a training loop issues it
+        calls[impl, "eager"] = checked_passes(impl, shape, "cuda").forward_backward  # call by call, as in training
         calls[impl, "graph"] = CapturedStep(Passes(build_for(impl, shape, "cuda"), shape, "cuda"))
         calls[impl, "graph"].check_against_eager("before timing")
     medians = round_robin_medians(calls, args.rounds)

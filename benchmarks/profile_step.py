@@ -19,7 +19,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from benchmarks.cli_options import add_selection_options, apply_selection
-from benchmarks.timing import Passes, build_for, check_parity_before_timing, gc_disabled
+from benchmarks.timing import Passes, checked_passes, gc_disabled
 
 MATRIX_PRODUCTS = frozenset({"aten::mm", "aten::bmm", "aten::addmm", "aten::baddbmm", "aten::addbmm",
                              "aten::matmul"})
@@ -59,8 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"shape {shape.name} {shape.sizes()}, {torch.get_num_threads()} threads, {args.rounds} profiled steps; "
           "milliseconds per forward+backward step, operators' own time under the profiler")
     for impl in impls:
-        check_parity_before_timing(impl, shape, "cpu")
-        rows = profile_steps(Passes(build_for(impl, shape, "cpu"), shape, "cpu"), args.rounds)
+        rows = profile_steps(checked_passes(impl, shape, "cpu"), args.rounds)
         split = split_time(rows, args.rounds)
         print(f"\n{impl}: total {split['total']:.1f} ms = matrix products {split['products']:.1f}"
               f" + fused RNN operators {split['fused_rnn']:.1f} (products and gates together)"

@@ -7,13 +7,12 @@ Run the grid:  pytest benchmarks --benchmark-only [--lstm-impls ... --lstm-shape
 from __future__ import annotations
 
 from benchmarks.grid import ROUNDS, WARMUP_ROUNDS
-from benchmarks.timing import Passes, build_for, check_parity_before_timing, gc_disabled
+from benchmarks.timing import checked_passes, gc_disabled
 
 
 def test_lstm_pass(benchmark, impl, device_name, shape, pass_name, threads):
     device = device_name
-    check_parity_before_timing(impl, shape, device)
-    passes = Passes(build_for(impl, shape, device), shape, device)
+    passes = checked_passes(impl, shape, device)
     benchmark.group = f"{device}-{pass_name}-{shape.name}"
     benchmark.extra_info.update({
         "impl": impl, "device": device, "pass": pass_name, "shape": shape.name, "sizes": shape.sizes(),

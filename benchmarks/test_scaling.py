@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.grid import SCALING_ROUNDS, SCALING_WARMUP_ROUNDS, scaling_shapes
-from benchmarks.timing import Passes, build_for, check_parity_before_timing, gc_disabled
+from benchmarks.timing import checked_passes, gc_disabled
 
 POINTS = scaling_shapes()
 
@@ -19,8 +19,7 @@ def test_scaling(benchmark, request, impl, sweep, value, scaling_shape, threads)
     if not request.config.getoption("lstm_scaling") and not request.config.getoption("benchmark_disable"):
         pytest.skip("scaling sweeps are timed only with --lstm-scaling")
     device = "cpu"
-    check_parity_before_timing(impl, scaling_shape, device)
-    passes = Passes(build_for(impl, scaling_shape, device), scaling_shape, device)
+    passes = checked_passes(impl, scaling_shape, device)
     benchmark.group = f"scaling-{sweep}"
     benchmark.extra_info.update({
         "impl": impl, "device": device, "pass": "forward_backward", "shape": scaling_shape.name,

@@ -38,6 +38,12 @@ def check_parity_before_timing(impl: str, shape: Shape, device: str, build=None)
     assert worst < 1e-10, f"{impl} differs from nn.LSTM by {worst:.3e} in float64 at {shape.name}; not timing it"
 
 
+def checked_passes(impl: str, shape: Shape, device: str, build=None) -> Passes:
+    """``impl``'s timed passes at ``shape``, once it has been checked against nn.LSTM (``check_parity_before_timing``)."""
+    check_parity_before_timing(impl, shape, device, build=build)
+    return Passes(build_for(impl, shape, device, build=build), shape, device)
+
+
 def synchronize(device: str) -> None:
     if device == "cuda":
         torch.cuda.synchronize()

@@ -11,8 +11,22 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parent.parent
+
+# Marks for a test that needs a GPU: selectable with ``-m cuda`` and skipped, with the reason, where there is none.
+CUDA_MARKS = (pytest.mark.cuda,
+              pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available on this machine"))
+# The devices a test runs on, CUDA marked as above.
+DEVICES = ("cpu", pytest.param("cuda", marks=CUDA_MARKS))
+
+
+def needs_cuda(test):
+    """Decorator form of CUDA_MARKS."""
+    for mark in CUDA_MARKS:
+        test = mark(test)
+    return test
 
 
 def project_env(tracking_uri: str, **extra: str) -> dict[str, str]:

@@ -10,7 +10,7 @@ import torch
 
 from benchmarks import ab_compare, ceiling, cuda_graph_step, profile_step, round_robin
 from benchmarks.grid import SHAPES
-from tests.conftest import REPO
+from tests.conftest import REPO, needs_cuda
 
 
 def test_ab_compare_prints_medians_and_ratios(capsys):
@@ -117,8 +117,7 @@ def test_cuda_graph_step_refuses_without_cuda_in_one_line(capsys):
     assert exit_info.value.code == 2 and "CUDA is not available" in error
 
 
-@pytest.mark.cuda
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available on this machine")
+@needs_cuda
 def test_cuda_graph_step_prints_eager_and_replayed_times(capsys):
     # The replay is checked against the eager step inside the command; here, that every row came out.
     assert cuda_graph_step.main(["--shape", "small", "--rounds", "3", "--impls", "native,scratch_fast,scratch"]) == 0

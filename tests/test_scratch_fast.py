@@ -11,6 +11,7 @@ from torch.func import functional_call
 
 from lstm_models import build_lstm
 from lstm_models.core.scratch_fast import LSTMLayerFunction
+from tests.conftest import DEVICES
 
 GRADCHECK_CASES = {
     # name: (build_lstm keyword arguments, sequence length, batch or None for unbatched input, initial state)
@@ -22,10 +23,6 @@ GRADCHECK_CASES = {
     "unbatched": (dict(input_size=3, hidden_size=4), 5, None, True),
     "one_step": (dict(input_size=1, hidden_size=1), 1, 1, True),
 }
-
-
-DEVICES = ["cpu", pytest.param("cuda", marks=[pytest.mark.cuda, pytest.mark.skipif(
-    not torch.cuda.is_available(), reason="CUDA is not available on this machine")])]
 
 
 def _inputs(kwargs: dict, seq_len: int, batch: int | None, initial_state: bool, device: str = "cpu"):
