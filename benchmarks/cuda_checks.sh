@@ -4,16 +4,18 @@
 #     benchmarks/cuda_checks.sh RESULTS_DIR [PYTHON]
 #
 # 1. the CUDA tests: parity with nn.LSTM (cuDNN) in float64 over the parity cases, float32 closeness, scratch_fast's
-#    gradcheck on CUDA, the CUDA-graph command's own test;
+#    gradcheck on CUDA, its time loops replayed as CUDA graphs call after call, the CUDA-graph command's own test;
 # 2. the benchmark grid on CUDA (forward, backward, forward+backward of every implementation and shape), twice, so
-#    that the spread between two runs of the same code is on record beside the ratios;
+#    that the spread between two runs of the same code is on record beside the ratios, and once more with
+#    scratch_fast's in-layer CUDA graphs turned off (LSTM_BENCH_CUDA_GRAPHS=0), every kernel launched eagerly;
 # 3. a training step eager and replayed as a CUDA graph at medium and large (benchmarks/cuda_graph_step.py), with
 #    PyTorch's TF32 defaults and with TF32 off;
 # 4. the peak memory of one training step on CUDA.
 #
-# Each stage runs under its own time limit and a failed stage does not stop the next: the log says which failed.
-# RESULTS_DIR receives all.log (everything printed), grid1.json and grid2.json (pytest-benchmark's results) and
-# memory.json. PYTHON defaults to python3, with the repository on PYTHONPATH (no install needed).
+# Each stage runs under its own time limit and a failed stage does not stop the next (the log says which failed),
+# except the tests: where one fails, nothing is timed.
+# RESULTS_DIR receives all.log (everything printed), grid1.json, grid2.json and grideager.json (pytest-benchmark's
+# results) and memory.json. PYTHON defaults to python3, with the repository on PYTHONPATH (no install needed).
 set -u -o pipefail
 results=${1:?usage: benchmarks/cuda_checks.sh RESULTS_DIR [PYTHON]}
 python=${2:-python3}
@@ -37,10 +39,16 @@ stage machine 60 bash -c "nvidia-smi --query-gpu=name,driver_version,memory.tota
     --format=csv; $python -c 'import torch; print(torch.__version__, torch.version.cuda, \
     torch.backends.cudnn.version(), torch.cuda.get_device_name())'"
 stage cuda-tests 240 "$python" -m pytest -q -m cuda -p no:cacheprovider \
-    tests/test_parity.py tests/test_scratch_fast.py tests/test_benchmark_tools.py
-for run in 1 2; do
-    stage "grid-$run" 300 "$python" -m pytest -q -p no:cacheprovider benchmarks/test_lstm_passes.py \
-        --benchmark-only --lstm-devices cuda --benchmark-json "$results/grid$run.json" \
+    tests/test_parity.py tests/test_scratch_fast.py tests/test_loop_graphs.py tests/test_benchmark_tools.py
+if [ "$failed" != 0 ]; then  # correctness before speed: nothing is timed on a device where a check failed
+    echo "=== stopped: a CUDA test failed, nothing timed ($(date -u +%H:%M:%S) UTC)" | tee -a "$log"
+    exit 1
+fi
+for run in 1 2 eager; do
+    graphs=1
+    [ "$run" = eager ] && graphs=0
+    stage "grid-$run" 300 env LSTM_BENCH_CUDA_GRAPHS=$graphs "$python" -m pytest -q -p no:cacheprovider \
+        benchmarks/test_lstm_passes.py --benchmark-only --lstm-devices cuda --benchmark-json "$results/grid$run.json" \
         --benchmark-columns median,iqr,rounds --benchmark-sort name
     [ "$run" = 1 ] || continue
     for shape in medium large; do

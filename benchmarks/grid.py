@@ -46,6 +46,18 @@ DEVICES = ("cpu", "cuda")
 # Rounds per shape: enough for a stable median, few enough that the default CPU grid stays within minutes.
 ROUNDS = {"toy": 200, "small": 50, "medium": 10, "large": 5}
 WARMUP_ROUNDS = {"toy": 20, "small": 5, "medium": 2, "large": 1}
+# On CUDA a round takes milliseconds, and eager times follow the host's launches, which jitter: more rounds cost
+# little. At least three warm-up rounds there, so that scratch_fast's loops are captured as CUDA graphs (on a
+# shape's second call, lstm_models.core.loop_graphs) before the timing starts.
+CUDA_MIN_ROUNDS, CUDA_MIN_WARMUP_ROUNDS = 30, 3
+
+
+def rounds_for(shape_name: str, device: str) -> tuple[int, int]:
+    """(timed rounds, warm-up rounds) of one grid benchmark."""
+    rounds, warmup = ROUNDS[shape_name], WARMUP_ROUNDS[shape_name]
+    if device == "cuda":
+        return max(rounds, CUDA_MIN_ROUNDS), max(warmup, CUDA_MIN_WARMUP_ROUNDS)
+    return rounds, warmup
 
 
 # Scaling sweeps (CPU, forward_backward): one size varies, the rest stay fixed.

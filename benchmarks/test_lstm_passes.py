@@ -6,7 +6,7 @@ Run the grid:  pytest benchmarks --benchmark-only [--lstm-impls ... --lstm-shape
 
 from __future__ import annotations
 
-from benchmarks.grid import ROUNDS, WARMUP_ROUNDS
+from benchmarks.grid import rounds_for
 from benchmarks.timing import checked_passes, gc_disabled
 
 
@@ -18,7 +18,7 @@ def test_lstm_pass(benchmark, impl, device_name, shape, pass_name, threads):
         "impl": impl, "device": device, "pass": pass_name, "shape": shape.name, "sizes": shape.sizes(),
         "threads": threads, "flops": shape.flops(pass_name),
     })
-    rounds, warmup = ROUNDS[shape.name], WARMUP_ROUNDS[shape.name]
+    rounds, warmup = rounds_for(shape.name, device)
     with gc_disabled():
         if pass_name == "backward":
             benchmark.pedantic(passes.backward, setup=passes.prepare_backward, rounds=rounds,

@@ -74,7 +74,9 @@ def lstm_layout_grads(module: nn.Module) -> dict[str, torch.Tensor]:
     return grads
 
 
-def _run(module: nn.Module, case: ParityCase, dtype: torch.dtype, device: str, seed: int) -> dict[str, torch.Tensor]:
+def run_case(module: nn.Module, case: ParityCase, dtype: torch.dtype, device: str, seed: int) -> dict[str, torch.Tensor]:
+    """One forward and backward of ``module`` on the case's inputs drawn from ``seed``: outputs and gradients by name
+    (the gradients accumulate onto any the module already holds)."""
     batch = case.batch or 1
     x, (h0, c0) = lstm_inputs(case.seq_len, batch, case.input_size, case.hidden_size, case.num_layers,
                               seed=seed, dtype=dtype, device=device)  # (T, B, I), (L, B, H)
@@ -116,7 +118,7 @@ def compare_with_native(impl: str, case: ParityCase, dtype: torch.dtype = torch.
     torch.manual_seed(seed)
     native = build_lstm("native", **case.lstm_kwargs(), dtype=dtype, device=device)
     candidate = build_like_native(native, impl, build, **case.lstm_kwargs())
-    return _run(candidate, case, dtype, device, seed), _run(native, case, dtype, device, seed)
+    return run_case(candidate, case, dtype, device, seed), run_case(native, case, dtype, device, seed)
 
 
 def max_differences(impl: str, case: ParityCase, **kwargs) -> dict[str, float]:  # kwargs: compare_with_native's

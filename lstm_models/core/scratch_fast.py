@@ -23,6 +23,10 @@ step on Linux. Saved buffers go back to the pool only when autograd frees them.
 Per-step views (x_proj[:, t], hiddens[t], ...) are made once per call with ``unbind``: at small sizes the Python
 cost of slicing inside the loop is larger than the arithmetic. docs/scratch_fast.md has the measurements.
 
+On CUDA each time loop (``forward_steps``, ``backward_steps``) is, from the second call of a shape on, a CUDA
+graph replayed on static buffers (``loop_graphs``): eagerly the host's cost of launching a step's small kernels,
+not the GPU, sets the pace there. The arithmetic is the same either way.
+
 Notation (nn.LSTM's gate order i, f, g, o): z = x W_ih^T + h W_hh^T + b, i = σ(z_i), f = σ(z_f), g = tanh(z_g),
 o = σ(z_o), c_t = f c_{t-1} + i g, h_t = o tanh(c_t). With dh_t the total gradient reaching h_t and dc_t that
 reaching c_t:  dc_t += dh_t o (1 - tanh²c_t);  dz_i = dc_t g i(1-i);  dz_f = dc_t c_{t-1} f(1-f);
@@ -34,7 +38,7 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import once_differentiable
 
-from . import workspace
+from . import loop_graphs, workspace
 from .contract import LSTMParameters
 
 
@@ -67,51 +71,69 @@ def _gate_constants(like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return constants
 
 
-def layer_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, needs_grad: bool):
-    """One layer's forward: x (T, B, I), h0/c0 (B, H), biases (4H,) or None -> output (T, B, H), h_n (B, H),
-    c_n (B, H), and what the backward needs (None unless ``needs_grad``)."""
-    seq_len, batch, input_size = x.shape
-    hidden = h0.shape[1]
-    x_rows = x.reshape(seq_len * batch, input_size).expand(4, seq_len * batch, input_size)
-    x_proj = workspace.take((4, seq_len * batch, hidden), x)  # (4, T*B, H), given back after the loop
-    g_doubler, minus_one = _gate_constants(x)
-    w_ih_t = (weight_ih.view(4, hidden, input_size) * g_doubler).transpose(1, 2)  # (4, I, H), g's rows doubled
-    if bias_ih is None:
-        torch.bmm(x_rows, w_ih_t, out=x_proj)
-    else:
-        # nn.LSTM's two biases only ever appear as their sum; summed here, outside autograd, the sum is a fresh
-        # tensor whose g rows can be doubled in place, and the graph has no extra node for it.
-        bias = torch.add(bias_ih, bias_hh).view(4, 1, hidden).mul_(g_doubler)  # (4, 1, H)
-        torch.baddbmm(bias, x_rows, w_ih_t, out=x_proj)
-    # (4, H, H), h @ w_hh_t[k] = h W_k^T, written contiguous: the step's product runs faster on a contiguous right
-    # operand than on a transposed view (design note, row 17).
-    w_hh_t = torch.mul(weight_hh.view(4, hidden, hidden).transpose(1, 2), g_doubler,
-                       out=x.new_empty(4, hidden, hidden))
-    hiddens = x.new_empty(seq_len + 1, batch, hidden)  # h_0 .. h_T; h_1 .. h_T are the output
-    hiddens[0] = h0
-    x_proj_steps = x_proj.view(4, seq_len, batch, hidden).unbind(1)  # T views (4, B, H)
-    hidden_steps = hiddens.unbind(0)  # T + 1 views (B, H)
-    hidden_steps_per_gate = hiddens.unsqueeze(1).expand(seq_len + 1, 4, batch, hidden).unbind(0)
+class ForwardBuffers:
+    """Everything the forward's time loop reads and writes. Per call when the loop runs eagerly (the large ones from
+    the workspace pool), or static, made once for a loop that ``loop_graphs`` captures and replays."""
 
-    # Per-step buffers, reused: a step allocates nothing.
-    gates = x.new_empty(4, batch, hidden)  # z (g's doubled), then σ of it in place: i, f, σ(2 z_g), o
+    __slots__ = ("x_proj", "w_hh_t", "hiddens", "companion_sets", "companion_views", "gates", "minus_one",
+                 "dz_factors", "dc_from_dh", "forget", "sig_grad")
+
+    def __init__(self, like, seq_len, batch, hidden, needs_grad, minus_one, take=workspace.take):
+        self.x_proj = take((4, seq_len * batch, hidden), like)  # (4, T*B, H), z's input part, g's rows doubled
+        self.w_hh_t = like.new_empty(4, hidden, hidden)  # h @ w_hh_t[k] = h W_k^T, g's rows doubled
+        self.hiddens = like.new_empty(seq_len + 1, batch, hidden)  # h_0 .. h_T; h_1 .. h_T are the output
+        self.gates = like.new_empty(4, batch, hidden)  # z (g's doubled), then σ of it in place: i, f, σ(2 z_g), o
+        # The partners of the gates in their gradients' factors, (g, c_{t-1}, i g, tanh c_t), side by side so that
+        # one kernel multiplies all four (g's own factor is then overwritten). Two sets, alternating: step t reads
+        # c_{t-1} from set t % 2 and writes c_t straight into the other set, so no copy carries the cell state over.
+        self.companion_sets = like.new_empty(2, 4, batch, hidden).unbind(0)
+        self.companion_views = [companions.unbind(0) for companions in self.companion_sets]  # [set][gate]
+        self.minus_one = minus_one
+        self.dz_factors = self.dc_from_dh = self.forget = self.sig_grad = None
+        if needs_grad:
+            # What the backward needs, computed inside the loop while each step's values are in cache (the same
+            # kernels over all steps after the loop saved time at medium and large but cost 11 % at toy: design
+            # note, row 13).
+            self.dz_factors = take((seq_len, 4, batch, hidden), like)  # dz = [dc, dc, dc, dh] * dz_factors
+            self.dc_from_dh = take((seq_len, batch, hidden), like)  # o (1 - tanh²c)
+            self.forget = take((seq_len, batch, hidden), like)  # f, for dc_{t-1} = dc_t f_t
+            self.sig_grad = like.new_empty(4, batch, hidden)  # σ'(z) = σ (1 - σ) for i, f, o (and g's, unused)
+
+    @classmethod
+    def static(cls, like, seq_len, batch, hidden, needs_grad):
+        """Buffers of a loop's own, zeroed (its warm-up run reads them), with a -1 of their own: a captured graph
+        must not read ``_gate_constants``' tensor, which inference mode does not keep."""
+        return cls(like, seq_len, batch, hidden, needs_grad, like.new_full((), -1.0),
+                   take=lambda shape, like: like.new_zeros(shape))
+
+    def first_cell(self):
+        return self.companion_views[0][FORGET]
+
+    def final_cell(self):
+        return self.companion_views[(self.hiddens.shape[0] - 1) % 2][FORGET]
+
+    def saved_factors(self):
+        return self.dz_factors, self.dc_from_dh, self.forget
+
+
+def forward_steps(buffers: ForwardBuffers) -> None:
+    """The forward's time loop over ``buffers``, whose ``x_proj``, ``w_hh_t``, ``hiddens[0]`` and ``first_cell()``
+    hold the step's inputs: one product and six element-wise kernels per step, five more when a backward follows."""
+    seq_len = buffers.hiddens.shape[0] - 1
+    batch, hidden = buffers.hiddens.shape[1:]
+    needs_grad = buffers.dz_factors is not None
+    minus_one, w_hh_t, gates = buffers.minus_one, buffers.w_hh_t, buffers.gates
+    # Per-step views, made once per call: at small sizes slicing inside the loop costs more than the arithmetic.
+    x_proj_steps = buffers.x_proj.view(4, seq_len, batch, hidden).unbind(1)  # T views (4, B, H)
+    hidden_steps = buffers.hiddens.unbind(0)  # T + 1 views (B, H)
+    hidden_steps_per_gate = buffers.hiddens.unsqueeze(1).expand(seq_len + 1, 4, batch, hidden).unbind(0)
     in_gate, forget_gate, cell_gate_sigmoid, out_gate = gates.unbind(0)
-    # The partners of the gates in their gradients' factors, (g, c_{t-1}, i g, tanh c_t), side by side so that one
-    # kernel multiplies all four (g's own factor is then overwritten). Two sets, alternating: step t reads c_{t-1}
-    # from set t % 2 and writes c_t straight into the other set, so no copy carries the cell state over.
-    companion_sets = x.new_empty(2, 4, batch, hidden).unbind(0)
-    companion_views = [companions.unbind(0) for companions in companion_sets]
-    companion_views[0][FORGET].copy_(c0)
+    companion_sets, companion_views = buffers.companion_sets, buffers.companion_views
     if needs_grad:
-        # What the backward needs, computed inside the loop while each step's values are in cache (the same kernels
-        # over all steps after the loop saved time at medium and large but cost 11 % at toy: design note, row 13).
-        # Pooled, and back in the pool only when autograd frees them (see workspace).
-        dz_factors = workspace.take((seq_len, 4, batch, hidden), x)  # dz = [dc, dc, dc, dh] * dz_factors
-        dc_from_dh = workspace.take((seq_len, batch, hidden), x)  # o (1 - tanh²c)
-        forget = workspace.take((seq_len, batch, hidden), x)  # f, for dc_{t-1} = dc_t f_t
-        factor_steps, dc_from_dh_steps, forget_steps = dz_factors.unbind(0), dc_from_dh.unbind(0), forget.unbind(0)
-        cell_factor_steps = dz_factors[:, CELL].unbind(0)  # views made once per call, not per step
-        sig_grad = x.new_empty(4, batch, hidden)  # σ'(z) = σ (1 - σ) for i, f, o (and g's, unused)
+        sig_grad = buffers.sig_grad
+        factor_steps, forget_steps = buffers.dz_factors.unbind(0), buffers.forget.unbind(0)
+        dc_from_dh_steps = buffers.dc_from_dh.unbind(0)
+        cell_factor_steps = buffers.dz_factors[:, CELL].unbind(0)
     for t in range(seq_len):
         companions = companion_sets[t % 2]
         cell_gate, cell, in_times_cell, tanh_cell = companion_views[t % 2]
@@ -131,10 +153,46 @@ def layer_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, needs_grad:
             torch.addcmul(out_gate, hidden_steps[t + 1], tanh_cell, value=-1,
                           out=dc_from_dh_steps[t])  # o (1 - tanh²c)
             forget_steps[t].copy_(forget_gate)
-    final_cell = companion_views[seq_len % 2][FORGET]
-    del x_proj_steps
-    workspace.give_back(x_proj)
-    saved = (x, weight_ih, weight_hh, hiddens, dz_factors, dc_from_dh, forget) if needs_grad else None
+
+
+def layer_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, needs_grad: bool):
+    """One layer's forward: x (T, B, I), h0/c0 (B, H), biases (4H,) or None -> output (T, B, H), h_n (B, H),
+    c_n (B, H), and what the backward needs (None unless ``needs_grad``)."""
+    seq_len, batch, input_size = x.shape
+    hidden = h0.shape[1]
+    g_doubler, minus_one = _gate_constants(x)
+    # On CUDA, after the first call of a shape, the loop is a captured graph on static buffers (loop_graphs).
+    static = loop_graphs.loop_for(
+        "forward", x, (seq_len, batch, hidden, needs_grad),
+        lambda: ForwardBuffers.static(x, seq_len, batch, hidden, needs_grad), forward_steps,
+    ) if loop_graphs.may_replay(x) else None
+    buffers = static.buffers if static is not None else ForwardBuffers(x, seq_len, batch, hidden, needs_grad,
+                                                                        minus_one)
+    x_rows = x.reshape(seq_len * batch, input_size).expand(4, seq_len * batch, input_size)
+    w_ih_t = (weight_ih.view(4, hidden, input_size) * g_doubler).transpose(1, 2)  # (4, I, H), g's rows doubled
+    if bias_ih is None:
+        torch.bmm(x_rows, w_ih_t, out=buffers.x_proj)
+    else:
+        # nn.LSTM's two biases only ever appear as their sum; summed here, outside autograd, the sum is a fresh
+        # tensor whose g rows can be doubled in place, and the graph has no extra node for it.
+        bias = torch.add(bias_ih, bias_hh).view(4, 1, hidden).mul_(g_doubler)  # (4, 1, H)
+        torch.baddbmm(bias, x_rows, w_ih_t, out=buffers.x_proj)
+    # Written contiguous: the step's product runs faster on a contiguous right operand than on a transposed view
+    # (design note, row 17).
+    torch.mul(weight_hh.view(4, hidden, hidden).transpose(1, 2), g_doubler, out=buffers.w_hh_t)
+    buffers.hiddens[0] = h0
+    buffers.first_cell().copy_(c0)
+    if static is None:
+        forward_steps(buffers)
+        workspace.give_back(buffers.x_proj)
+        hiddens, final_cell, factors = buffers.hiddens, buffers.final_cell(), buffers.saved_factors()
+    else:
+        # The static buffers serve the next call too: copy out what this one returns or saves.
+        static.replay()
+        hiddens, final_cell = buffers.hiddens.clone(), buffers.final_cell()
+        factors = (tuple(workspace.take(factor.shape, x).copy_(factor) for factor in buffers.saved_factors())
+                   if needs_grad else None)
+    saved = (x, weight_ih, weight_hh, hiddens, *factors) if needs_grad else None
     return hiddens[1:], hiddens[seq_len].clone(), final_cell.clone(), saved  # (T, B, H), (B, H), (B, H)
 
 
@@ -151,6 +209,55 @@ def _last_step_gradients(grad_output, grad_h_n, grad_c_n, dc_from_dh_last, like,
     else:
         dc = torch.addcmul(grad_c_n, dh, dc_from_dh_last)
     return dh, dc
+
+
+class BackwardBuffers:
+    """Everything the backward's time loop reads and writes: the saved per-step factors, W_hh, the outputs'
+    gradients, dh and dc, and the gate gradients it fills. Per call when the loop runs eagerly, or static (zeroed,
+    made once) for a loop that ``loop_graphs`` captures and replays."""
+
+    __slots__ = ("dz_factors", "dc_from_dh", "forget", "weight_hh", "grad_output", "grad_gates", "dh", "dc",
+                 "dh_before")
+
+    @classmethod
+    def static(cls, like, seq_len, batch, hidden, has_grad_output):
+        buffers = cls()
+        buffers.dz_factors = like.new_zeros(seq_len, 4, batch, hidden)
+        buffers.dc_from_dh, buffers.forget = like.new_zeros(2, seq_len, batch, hidden).unbind(0)
+        buffers.weight_hh = like.new_zeros(4 * hidden, hidden)
+        buffers.grad_output = like.new_zeros(seq_len, batch, hidden) if has_grad_output else None
+        buffers.grad_gates = like.new_zeros(seq_len, batch, 4, hidden)
+        buffers.dh, buffers.dc, buffers.dh_before = like.new_zeros(3, batch, hidden).unbind(0)
+        return buffers
+
+
+def backward_steps(buffers: BackwardBuffers) -> None:
+    """The backward's time loop: from dh and dc, the whole gradients reaching h_T and c_T, fill ``grad_gates`` with
+    every step's dz, and leave dh_0 in ``dh_before`` and dc_0 in ``dc``. One product and four element-wise kernels
+    per step."""
+    seq_len, batch, _, hidden = buffers.grad_gates.shape
+    weight_hh, dc, dh_before = buffers.weight_hh, buffers.dc, buffers.dh_before
+    # Per-step views, made once per call: T views each.
+    grad_gates_major = buffers.grad_gates.transpose(1, 2)  # (T, 4, B, H)
+    grad_dc_gate_steps, grad_out_gate_steps = grad_gates_major[:, :OUT].unbind(0), grad_gates_major[:, OUT].unbind(0)
+    grad_step_rows = buffers.grad_gates.view(seq_len, batch, 4 * hidden).unbind(0)  # (B, 4H) each
+    dc_factor_steps, out_factor_steps = buffers.dz_factors[:, :OUT].unbind(0), buffers.dz_factors[:, OUT].unbind(0)
+    dc_from_dh_steps, forget_steps = buffers.dc_from_dh.unbind(0), buffers.forget.unbind(0)
+    output_grad_steps = buffers.grad_output.unbind(0) if buffers.grad_output is not None else None
+    dh = buffers.dh
+    for t in range(seq_len - 1, -1, -1):
+        # Here dh and dc are the whole gradients reaching h_t and c_t.
+        torch.mul(dc_factor_steps[t], dc, out=grad_dc_gate_steps[t])  # dz_i, dz_f, dz_g   (3, B, H)
+        torch.mul(out_factor_steps[t], dh, out=grad_out_gate_steps[t])  # dz_o
+        if t > 0 and output_grad_steps is not None:
+            # dh_{t-1} = dz W_hh + the output's own gradient at t-1, added by the product (one kernel fewer)
+            torch.addmm(output_grad_steps[t - 1], grad_step_rows[t], weight_hh, out=dh_before)
+        else:
+            torch.mm(grad_step_rows[t], weight_hh, out=dh_before)  # dh_{t-1} = dz W_hh   (B, H)
+        dh = dh_before
+        dc.mul_(forget_steps[t])  # dc_{t-1} = dc_t f_t ...
+        if t > 0:
+            dc.addcmul_(dh, dc_from_dh_steps[t - 1])  # ... + the path through h_{t-1} = o tanh(c_{t-1})
 
 
 class LSTMLayerFunction(torch.autograd.Function):
@@ -175,34 +282,34 @@ class LSTMLayerFunction(torch.autograd.Function):
         x, weight_ih, weight_hh, hiddens, dz_factors, dc_from_dh, forget = ctx.saved_tensors
         seq_len, batch, input_size = x.shape
         hidden = weight_hh.shape[1]
-        # dz of every step, filled backwards, gate-minor (T, B, 4, H) so that one step's dz is a (B, 4H) matrix
-        # and dh_{t-1} = dz W_hh is a single product (four products of a quarter the size run slower).
-        grad_gates = workspace.take((seq_len, batch, 4, hidden), x)  # given back at the end
-        # Per-step views, made once per call: T views each.
-        grad_gates_major = grad_gates.transpose(1, 2)  # (T, 4, B, H)
-        grad_dc_gate_steps, grad_out_gate_steps = grad_gates_major[:, :OUT].unbind(0), grad_gates_major[:, OUT].unbind(0)
-        grad_step_rows = grad_gates.view(seq_len, batch, 4 * hidden).unbind(0)  # (B, 4H) each
-        dc_factor_steps, out_factor_steps = dz_factors[:, :OUT].unbind(0), dz_factors[:, OUT].unbind(0)
-        dc_from_dh_steps, forget_steps = dc_from_dh.unbind(0), forget.unbind(0)
-        output_grad_steps = grad_output.unbind(0) if grad_output is not None else None
-        dh, dc = _last_step_gradients(grad_output, grad_h_n, grad_c_n, dc_from_dh_steps[-1], x, batch, hidden)
-        dh_before = x.new_empty(batch, hidden)  # dh_{t-1}, written by the step's product
-        for t in range(seq_len - 1, -1, -1):
-            # Here dh and dc are the whole gradients reaching h_t and c_t.
-            torch.mul(dc_factor_steps[t], dc, out=grad_dc_gate_steps[t])  # dz_i, dz_f, dz_g   (3, B, H)
-            torch.mul(out_factor_steps[t], dh, out=grad_out_gate_steps[t])  # dz_o
-            if t > 0 and output_grad_steps is not None:
-                # dh_{t-1} = dz W_hh + the output's own gradient at t-1, added by the product (one kernel fewer)
-                torch.addmm(output_grad_steps[t - 1], grad_step_rows[t], weight_hh, out=dh_before)
-            else:
-                torch.mm(grad_step_rows[t], weight_hh, out=dh_before)  # dh_{t-1} = dz W_hh   (B, H)
-            dh = dh_before
-            dc.mul_(forget_steps[t])  # dc_{t-1} = dc_t f_t ...
-            if t > 0:
-                dc.addcmul_(dh, dc_from_dh_steps[t - 1])  # ... + the path through h_{t-1} = o tanh(c_{t-1})
+        dh, dc = _last_step_gradients(grad_output, grad_h_n, grad_c_n, dc_from_dh[-1], x, batch, hidden)
+        # On CUDA, after the first call of a shape, the loop is a captured graph on static buffers (loop_graphs).
+        static = loop_graphs.loop_for(
+            "backward", x, (seq_len, batch, hidden, grad_output is not None),
+            lambda: BackwardBuffers.static(x, seq_len, batch, hidden, grad_output is not None), backward_steps,
+        ) if loop_graphs.may_replay(x) else None
+        if static is None:
+            buffers = BackwardBuffers()
+            buffers.dz_factors, buffers.dc_from_dh, buffers.forget = dz_factors, dc_from_dh, forget
+            buffers.weight_hh, buffers.grad_output, buffers.dh, buffers.dc = weight_hh, grad_output, dh, dc
+            # dz of every step, filled backwards, gate-minor (T, B, 4, H) so that one step's dz is a (B, 4H) matrix
+            # and dh_{t-1} = dz W_hh is a single product (four products of a quarter the size run slower).
+            buffers.grad_gates = workspace.take((seq_len, batch, 4, hidden), x)  # given back at the end
+            buffers.dh_before = x.new_empty(batch, hidden)  # dh_{t-1}, written by the step's product
+            backward_steps(buffers)
+            dh, dc = buffers.dh_before, buffers.dc
+        else:
+            buffers = static.buffers
+            for name, value in (("dz_factors", dz_factors), ("dc_from_dh", dc_from_dh), ("forget", forget),
+                                ("weight_hh", weight_hh), ("grad_output", grad_output), ("dh", dh), ("dc", dc)):
+                if value is not None:
+                    getattr(buffers, name).copy_(value)
+            static.replay()
+            # grad_gates is read below, before any later call can replay this loop; dh and dc are returned.
+            dh, dc = buffers.dh_before.clone(), buffers.dc.clone()
 
         # After the loop: one large product per gradient, over all T*B rows, already in nn.LSTM's layout.
-        grad_rows = grad_gates.view(seq_len * batch, 4 * hidden)  # (T*B, 4H)
+        grad_rows = buffers.grad_gates.view(seq_len * batch, 4 * hidden)  # (T*B, 4H)
         grad_x = grad_weight_ih = grad_weight_hh = grad_bias_ih = grad_bias_hh = None
         if ctx.needs_input_grad[0]:
             grad_x = torch.mm(grad_rows, weight_ih).view(seq_len, batch, input_size)
@@ -214,8 +321,9 @@ class LSTMLayerFunction(torch.autograd.Function):
             grad_bias_ih = grad_rows.sum(0)  # (4H,): the gradient of the biases' sum, so of each bias
             # Each parameter gets its own tensor: autograd may keep a returned gradient as the .grad itself.
             grad_bias_hh = grad_bias_ih.clone() if ctx.needs_input_grad[5] and ctx.needs_input_grad[6] else grad_bias_ih
-        del grad_gates_major, grad_dc_gate_steps, grad_out_gate_steps, grad_step_rows, grad_rows
-        workspace.give_back(grad_gates)
+        del grad_rows
+        if static is None:
+            workspace.give_back(buffers.grad_gates)
         return grad_x, dh, dc, grad_weight_ih, grad_weight_hh, grad_bias_ih, grad_bias_hh
 
 

@@ -1,0 +1,156 @@
+"""scratch_fast's time loops replayed on static buffers (``lstm_models.core.loop_graphs``) give what the eager loops
+give, call after call.
+
+On CUDA the replay is a captured CUDA graph. On CPU, where there are no graphs, ``REPLAY_ON_CPU`` lets the tests
+re-run the loop on its static buffers instead: that checks everything around the graph (the copies in and out, the
+sharing of one loop by several calls and layers, the bounds) on any machine.
+"""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from lstm_models import build_lstm
+from lstm_models.core import loop_graphs
+from lstm_models.core.parity import PARITY_CASES, ParityCase, run_case
+from tests.conftest import DEVICES
+from tests.test_parity import CUDA_FLOAT64_TOLERANCE, FLOAT64_TOLERANCE, assert_same_results
+from tests import test_scratch_fast  # a module, not its test: imported by name it would be collected twice
+
+
+@pytest.fixture
+def replaying(monkeypatch):
+    """Replaying on, on CPU too, from an empty cache; everything as before afterwards."""
+    monkeypatch.setattr(loop_graphs, "REPLAY_ON_CPU", True)
+    was_enabled = loop_graphs.enabled()
+    loop_graphs.set_enabled(True)
+    loop_graphs.clear()
+    yield
+    loop_graphs.set_enabled(was_enabled)
+    loop_graphs.clear()
+
+
+def _tolerance(device: str) -> dict:
+    return FLOAT64_TOLERANCE if device == "cpu" else CUDA_FLOAT64_TOLERANCE
+
+
+def _pair(case: ParityCase, device: str):
+    """nn.LSTM and scratch_fast with the same float64 weights."""
+    torch.manual_seed(0)
+    native = build_lstm("native", **case.lstm_kwargs(), dtype=torch.float64, device=device)
+    fast = build_lstm("scratch_fast", **case.lstm_kwargs(), dtype=torch.float64, device=device)
+    fast.load_state_dict(native.state_dict())
+    return native, fast
+
+
+# Two layers of equal sizes share one captured loop per pass; unbatched input and the tutorial's sizes too.
+REPLAY_CASES = [case for case in PARITY_CASES if case.name in ("initial_state", "unbatched", "toy", "no_bias")]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("case", REPLAY_CASES, ids=lambda case: case.name)
+def test_replayed_steps_match_native_call_after_call(replaying, case, device):
+    native, fast = _pair(case, device)
+    for seed in range(4):  # calls 1 eager, 2 capture and replay, 3 and 4 replay; new inputs every time
+        for module in (native, fast):
+            module.zero_grad(set_to_none=True)
+        assert_same_results(run_case(fast, case, torch.float64, device, seed),
+                            run_case(native, case, torch.float64, device, seed), case, _tolerance(device), device)
+    assert loop_graphs.captured_count() == 2  # one forward and one backward loop, shared by the layers
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_two_forwards_before_one_backward(replaying, device):
+    # Gradient accumulation over two batches in one graph: the second forward replays the same static buffers
+    # before the first call's backward runs, so each call must have copied out what its backward needs.
+    case = next(case for case in PARITY_CASES if case.name == "initial_state")
+    native, fast = _pair(case, device)
+    generator = torch.Generator().manual_seed(3)
+    inputs = [torch.randn(case.seq_len, case.batch, case.input_size, generator=generator, dtype=torch.float64)
+              .to(device) for _ in range(2)]
+    results = {}
+    for name, module in (("native", native), ("fast", fast)):
+        for _ in range(2):  # a first, eager call, so that the calls below replay
+            module(inputs[0])[0].sum().backward()
+        module.zero_grad(set_to_none=True)
+        loss = sum((module(x)[0] * (i + 1)).sum() for i, x in enumerate(inputs))
+        loss.backward()
+        results[name] = {name: param.grad for name, param in module.named_parameters()}
+    assert loop_graphs.captured_count() == 2
+    for key, want in results["native"].items():
+        torch.testing.assert_close(results["fast"][key], want, **_tolerance(device), msg=key)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_only_outputs_used_in_part_replay_correctly(replaying, device):
+    # Without a gradient for the output sequence the backward loop is another variant, captured on its own.
+    case = next(case for case in PARITY_CASES if case.name == "initial_state")
+    native, fast = _pair(case, device)
+    x = torch.randn(case.seq_len, case.batch, case.input_size, dtype=torch.float64, device=device)
+    grads = {}
+    for name, module in (("native", native), ("fast", fast)):
+        for _ in range(3):
+            module.zero_grad(set_to_none=True)
+            _, (h_n, c_n) = module(x)
+            (h_n.sum() + 2 * c_n.sum()).backward()
+        grads[name] = {name: param.grad for name, param in module.named_parameters()}
+    for key, want in grads["native"].items():
+        torch.testing.assert_close(grads["fast"][key], want, **_tolerance(device), msg=key)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_inference_then_no_grad_calls_share_a_loop(replaying, device):
+    # A loop first captured under inference mode (Lightning's validation) serves later calls outside it: its
+    # buffers must be ordinary tensors, which inference tensors are not.
+    case = next(case for case in PARITY_CASES if case.name == "initial_state")
+    native, fast = _pair(case, device)
+    x = torch.randn(case.seq_len, case.batch, case.input_size, dtype=torch.float64, device=device)
+    with torch.inference_mode():
+        for _ in range(2):
+            fast(x)
+    assert loop_graphs.captured_count() == 1
+    with torch.no_grad():
+        got, want = fast(x)[0], native(x)[0]
+    torch.testing.assert_close(got, want, **_tolerance(device))
+
+
+def test_loops_kept_are_bounded_and_counted_only_after_a_repeat(replaying, monkeypatch):
+    monkeypatch.setattr(loop_graphs, "MAX_LOOPS", 2)
+    fast = build_lstm("scratch_fast", input_size=2, hidden_size=3, dtype=torch.float64)
+    native = build_lstm("native", input_size=2, hidden_size=3, dtype=torch.float64)
+    native.load_state_dict(fast.state_dict())
+    with torch.no_grad():
+        for seq_len in (3, 4, 5):  # every length once: nothing captured
+            fast(torch.randn(seq_len, 2, 2, dtype=torch.float64))
+        assert loop_graphs.captured_count() == 0
+        for seq_len in (3, 4, 5, 3):  # repeats capture; the bound drops the least recently used
+            x = torch.randn(seq_len, 2, 2, dtype=torch.float64)
+            torch.testing.assert_close(fast(x)[0], native(x)[0], **FLOAT64_TOLERANCE)
+            assert loop_graphs.captured_count() <= 2
+    assert loop_graphs.captured_count() == 2
+
+
+def test_turned_off_nothing_is_captured(replaying):
+    loop_graphs.set_enabled(False)
+    fast = build_lstm("scratch_fast", input_size=2, hidden_size=3)
+    for _ in range(3):
+        fast(torch.randn(4, 2, 2))[0].sum().backward()
+    assert loop_graphs.captured_count() == 0
+
+
+def test_environment_variable_turns_it_off():
+    code = "from lstm_models.core import loop_graphs; print(loop_graphs.enabled())"
+    for value, expected in (("0", "False"), ("1", "True")):
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                                env={**__import__("os").environ, "LSTM_BENCH_CUDA_GRAPHS": value})
+        assert result.stdout.strip() == expected
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("case", ["two_layers_initial_state", "three_layers_no_bias", "unbatched"])
+def test_gradcheck_with_replaying(replaying, case, device):
+    # gradcheck calls the module hundreds of times with one shape: nearly every call replays.
+    test_scratch_fast.test_gradcheck_over_input_state_and_weights(case, device)
+    assert loop_graphs.captured_count() >= 2
