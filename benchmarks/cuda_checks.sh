@@ -8,9 +8,10 @@
 # 2. the benchmark grid on CUDA (forward, backward, forward+backward of every implementation and shape), twice, so
 #    that the spread between two runs of the same code is on record beside the ratios, and once more with
 #    scratch_fast's in-layer CUDA graphs turned off (LSTM_BENCH_CUDA_GRAPHS=0), every kernel launched eagerly;
-# 3. a training step eager and replayed as a CUDA graph at medium and large (benchmarks/cuda_graph_step.py), with
-#    PyTorch's TF32 defaults and with TF32 off;
-# 4. the peak memory of one training step on CUDA.
+# 3. a training step called as usual and replayed as one CUDA graph at medium and large
+#    (benchmarks/cuda_graph_step.py), with PyTorch's TF32 defaults, with TF32 off and with TF32 on;
+# 4. the peak memory of the first training step on CUDA, and of the third (the loop's steady state: what the first
+#    two left allocated, such as library workspaces and scratch_fast's static buffers, plus the step's own need).
 #
 # Each stage runs under its own time limit and a failed stage does not stop the next (the log says which failed),
 # except the tests: where one fails, nothing is timed.
@@ -52,7 +53,7 @@ for run in 1 2 eager; do
         --benchmark-columns median,iqr,rounds --benchmark-sort name
     [ "$run" = 1 ] || continue
     for shape in medium large; do
-        for tf32 in default off; do
+        for tf32 in default off on; do
             stage "graph-$shape-tf32-$tf32" 180 "$python" -m benchmarks.cuda_graph_step \
                 --impls native,scratch_fast,scratch --shape "$shape" --rounds 30 --tf32 "$tf32"
         done
@@ -60,5 +61,11 @@ for run in 1 2 eager; do
 done
 stage memory 300 "$python" -m pytest -q -p no:cacheprovider benchmarks/test_peak_memory.py --benchmark-only \
     --lstm-devices cuda --lstm-shapes toy,medium,large --benchmark-json "$results/memory.json"
+for shape in medium large; do
+    for impl in native scratch_fast scratch; do
+        stage "memory-third-step-$impl-$shape" 120 "$python" -m benchmarks.peak_memory "$impl" "$shape" \
+            --device cuda --steps 3
+    done
+done
 echo "=== done ($(date -u +%H:%M:%S) UTC), a stage failed: $failed" | tee -a "$log"
 exit "$failed"

@@ -1,9 +1,13 @@
 """Peak memory of one training step (forward + backward), measured in a fresh process.
 
-    python -m benchmarks.peak_memory scratch_fast medium [--device cpu]
+    python -m benchmarks.peak_memory scratch_fast medium [--device cpu] [--steps 3]
 
 Prints one JSON line: ``baseline_mib`` (after the module, its weights and the inputs exist), ``peak_mib`` and
-``step_mib`` (the step's peak above that baseline). On CPU (Linux) the figures are the process's resident set:
+``step_mib`` (the step's peak above that baseline). With ``--steps N`` the first N - 1 steps run untimed and the
+figures are the last step's, still above the baseline before the first step, and ``held_mib`` is what the earlier
+steps left allocated: on CUDA the library workspaces and ``scratch_fast``'s static buffers for its CUDA graphs
+(which a shape gets on its second call), on CPU ``scratch_fast``'s buffer pool. That is the memory a training
+loop needs once it runs, where the first step also pays for one-off allocations. On CPU (Linux) the figures are the process's resident set:
 the baseline is ``VmRSS`` and the peak ``VmHWM`` from /proc/self/status, with the high-water mark reset to the
 baseline just before the step (``/proc/self/clear_refs``). ``ru_maxrss`` would not do: Linux carries it across
 ``fork`` and ``exec``, so a child of a large pytest process starts with its parent's peak. A fresh process per
@@ -58,16 +62,19 @@ def peak_since_start(device: str) -> int:
     return _status_bytes("VmHWM")
 
 
-def measure(impl: str, shape_name: str, device: str) -> dict:
+def measure(impl: str, shape_name: str, device: str, steps: int = 1) -> dict:
     shape = SHAPES[shape_name]
     passes = Passes(build_for(impl, shape, device), shape, device)
     baseline = start_peak_tracking(device)
+    for _ in range(steps - 1):
+        passes.forward_backward()
+    held = start_peak_tracking(device) - baseline if steps > 1 else 0
     passes.forward_backward()
     peak = peak_since_start(device)
     passes.check_results()
     passes.check_gradients()
-    return {"impl": impl, "shape": shape_name, "device": device, "baseline_mib": baseline / MIB,
-            "peak_mib": peak / MIB, "step_mib": (peak - baseline) / MIB}
+    return {"impl": impl, "shape": shape_name, "device": device, "steps": steps, "baseline_mib": baseline / MIB,
+            "held_mib": held / MIB, "peak_mib": peak / MIB, "step_mib": (peak - baseline) / MIB}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,10 +82,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("impl", help="a registered implementation")
     parser.add_argument("shape", choices=list(SHAPES), help="a named shape of the benchmark grid")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--steps", type=int, default=1,
+                        help="training steps in the process; the last one is measured (default 1: the first step)")
     args = parser.parse_args(argv)
+    if args.steps < 1:
+        parser.error(f"--steps: must be at least 1 (got {args.steps})")
     if args.device == "cpu" and not Path("/proc/self/clear_refs").exists():
         parser.error("--device cpu: peak memory is read from /proc/self (Linux only), which this machine lacks")
-    print(json.dumps(measure(args.impl, args.shape, args.device)))
+    print(json.dumps(measure(args.impl, args.shape, args.device, args.steps)))
     return 0
 
 

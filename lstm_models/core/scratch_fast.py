@@ -23,9 +23,10 @@ step on Linux. Saved buffers go back to the pool only when autograd frees them.
 Per-step views (x_proj[:, t], hiddens[t], ...) are made once per call with ``unbind``: at small sizes the Python
 cost of slicing inside the loop is larger than the arithmetic. docs/scratch_fast.md has the measurements.
 
-On CUDA each time loop (``forward_steps``, ``backward_steps``) is, from the second call of a shape on, a CUDA
-graph replayed on static buffers (``loop_graphs``): eagerly the host's cost of launching a step's small kernels,
-not the GPU, sets the pace there. The arithmetic is the same either way.
+On CUDA each time loop is, from the second call of a shape on, a CUDA graph replayed on static buffers
+(``loop_graphs``): eagerly the host's cost of launching a step's small kernels, not the GPU, sets the pace there.
+In a graph the forward computes the backward's factors after its loop, over all steps at once
+(``forward_steps_then_factors``): there, fewer kernels beat kernels on data in cache. The arithmetic is the same.
 
 Notation (nn.LSTM's gate order i, f, g, o): z = x W_ih^T + h W_hh^T + b, i = σ(z_i), f = σ(z_f), g = tanh(z_g),
 o = σ(z_o), c_t = f c_{t-1} + i g, h_t = o tanh(c_t). With dh_t the total gradient reaching h_t and dc_t that
@@ -100,10 +101,11 @@ class ForwardBuffers:
             self.sig_grad = like.new_empty(4, batch, hidden)  # σ'(z) = σ (1 - σ) for i, f, o (and g's, unused)
 
     @classmethod
-    def static(cls, like, seq_len, batch, hidden, needs_grad):
-        """Buffers of a loop's own, zeroed (its warm-up run reads them), with a -1 of their own: a captured graph
-        must not read ``_gate_constants``' tensor, which inference mode does not keep."""
-        return cls(like, seq_len, batch, hidden, needs_grad, like.new_full((), -1.0),
+    def static(cls, like, seq_len, batch, hidden):
+        """Buffers of a replayed loop without a backward (with one: ``GraphForwardBuffers``), zeroed, since its
+        warm-up run reads them, and with a -1 of their own: a captured graph must not read ``_gate_constants``'
+        tensor, which inference mode does not keep."""
+        return cls(like, seq_len, batch, hidden, False, like.new_full((), -1.0),
                    take=lambda shape, like: like.new_zeros(shape))
 
     def first_cell(self):
@@ -155,6 +157,65 @@ def forward_steps(buffers: ForwardBuffers) -> None:
             forget_steps[t].copy_(forget_gate)
 
 
+class GraphForwardBuffers:
+    """Static buffers of a forward that a backward will follow, for a loop replayed as a CUDA graph: every step's
+    gates, cell state and tanh of it are kept, and the backward's factors are computed from them after the loop.
+
+    Why not per step, as ``forward_steps`` does: in a graph a kernel costs the GPU's few microseconds and no Python,
+    so five per-step kernels (500 at T = 100) cost more than seven over all steps. Eagerly on CPU the balance is the
+    other way at the tutorial's sizes (design note, rows 13 and 20). The arithmetic is the same."""
+
+    __slots__ = ("x_proj", "w_hh_t", "hiddens", "minus_one", "step_gates", "cells", "tanh_cells", "in_times_cell",
+                 "dz_factors", "dc_from_dh")
+
+    def __init__(self, like, seq_len, batch, hidden):
+        self.x_proj = like.new_zeros(4, seq_len * batch, hidden)
+        self.w_hh_t = like.new_zeros(4, hidden, hidden)
+        self.hiddens = like.new_zeros(seq_len + 1, batch, hidden)  # h_0 .. h_T
+        self.minus_one = like.new_full((), -1.0)
+        self.step_gates = like.new_zeros(seq_len, 4, batch, hidden)  # i, f, g, o of every step (g itself, not σ)
+        self.cells = like.new_zeros(seq_len + 1, batch, hidden)  # c_0 .. c_T
+        self.tanh_cells = like.new_zeros(seq_len, batch, hidden)  # tanh c_1 .. tanh c_T
+        self.in_times_cell = like.new_zeros(seq_len, batch, hidden)  # i g
+        self.dz_factors = like.new_zeros(seq_len, 4, batch, hidden)
+        self.dc_from_dh = like.new_zeros(seq_len, batch, hidden)
+
+    def first_cell(self):
+        return self.cells[0]
+
+    def final_cell(self):
+        return self.cells[-1]
+
+    def saved_factors(self):
+        return self.dz_factors, self.dc_from_dh, self.step_gates[:, FORGET]
+
+
+def forward_steps_then_factors(buffers: GraphForwardBuffers) -> None:
+    """The forward's time loop with seven kernels per step, then the backward's factors over all steps at once:
+    the same values as ``forward_steps`` computes step by step."""
+    seq_len, batch, hidden = buffers.hiddens.shape[0] - 1, buffers.hiddens.shape[1], buffers.hiddens.shape[2]
+    x_proj_steps = buffers.x_proj.view(4, seq_len, batch, hidden).unbind(1)
+    hidden_steps_per_gate = buffers.hiddens.unsqueeze(1).expand(seq_len + 1, 4, batch, hidden).unbind(0)
+    gates = buffers.step_gates
+    for t in range(seq_len):
+        in_gate, forget_gate, cell_gate, out_gate = gates[t].unbind(0)
+        torch.baddbmm(x_proj_steps[t], hidden_steps_per_gate[t], buffers.w_hh_t, out=gates[t])  # z
+        gates[t].sigmoid_()  # i, f, σ(2 z_g), o
+        torch.add(buffers.minus_one, cell_gate, alpha=2, out=cell_gate)  # g = 2σ(2 z_g) - 1, in place
+        torch.mul(in_gate, cell_gate, out=buffers.in_times_cell[t])
+        torch.addcmul(buffers.in_times_cell[t], forget_gate, buffers.cells[t], out=buffers.cells[t + 1])
+        torch.tanh(buffers.cells[t + 1], out=buffers.tanh_cells[t])
+        torch.mul(out_gate, buffers.tanh_cells[t], out=buffers.hiddens[t + 1])
+    factors = buffers.dz_factors
+    torch.addcmul(gates, gates, gates, value=-1, out=factors)  # σ (1 - σ) (g's slot overwritten below)
+    factors[:, IN].mul_(gates[:, CELL])  # i(1-i) g
+    factors[:, FORGET].mul_(buffers.cells[:-1])  # f(1-f) c_{t-1}
+    factors[:, OUT].mul_(buffers.tanh_cells)  # o(1-o) tanh c_t
+    torch.addcmul(gates[:, IN], buffers.in_times_cell, gates[:, CELL], value=-1, out=factors[:, CELL])  # i (1 - g²)
+    torch.addcmul(gates[:, OUT], buffers.hiddens[1:], buffers.tanh_cells, value=-1,
+                  out=buffers.dc_from_dh)  # o (1 - tanh²c)
+
+
 def layer_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, needs_grad: bool):
     """One layer's forward: x (T, B, I), h0/c0 (B, H), biases (4H,) or None -> output (T, B, H), h_n (B, H),
     c_n (B, H), and what the backward needs (None unless ``needs_grad``)."""
@@ -162,10 +223,15 @@ def layer_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, needs_grad:
     hidden = h0.shape[1]
     g_doubler, minus_one = _gate_constants(x)
     # On CUDA, after the first call of a shape, the loop is a captured graph on static buffers (loop_graphs).
-    static = loop_graphs.loop_for(
-        "forward", x, (seq_len, batch, hidden, needs_grad),
-        lambda: ForwardBuffers.static(x, seq_len, batch, hidden, needs_grad), forward_steps,
-    ) if loop_graphs.may_replay(x) else None
+    if not loop_graphs.may_replay(x):
+        static = None
+    elif needs_grad:
+        static = loop_graphs.loop_for("forward", x, (seq_len, batch, hidden, True),
+                                      lambda: GraphForwardBuffers(x, seq_len, batch, hidden),
+                                      forward_steps_then_factors)
+    else:
+        static = loop_graphs.loop_for("forward", x, (seq_len, batch, hidden, False),
+                                      lambda: ForwardBuffers.static(x, seq_len, batch, hidden), forward_steps)
     buffers = static.buffers if static is not None else ForwardBuffers(x, seq_len, batch, hidden, needs_grad,
                                                                         minus_one)
     x_rows = x.reshape(seq_len * batch, input_size).expand(4, seq_len * batch, input_size)
