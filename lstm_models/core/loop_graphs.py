@@ -32,8 +32,10 @@ import torch
 
 # Calls with one key before its loop is captured: the first runs eagerly (and is the warm-up), the second captures.
 CAPTURE_AFTER = 2
-# Captured loops kept, over all keys; each holds static buffers about the size of one call's own.
-MAX_LOOPS = 8
+# Captured loops kept, over all keys: a training step's forward and backward and an evaluation forward, for two
+# shapes (a last, smaller batch, say). Each holds static buffers about the size of what one call saves for its
+# backward (docs/scratch_fast.md, "CUDA", has the memory this costs).
+MAX_LOOPS = 6
 # Keys whose calls are counted before capture; a bound, so that never-repeating shapes cannot grow it.
 MAX_COUNTED_KEYS = 256
 # CUDA graphs exist only on CUDA; tests set this to re-run CPU loops on static buffers in place of a replay.
@@ -43,6 +45,17 @@ _enabled = os.environ.get("LSTM_BENCH_CUDA_GRAPHS", "1") != "0"
 _lock = threading.Lock()
 _loops: OrderedDict[Hashable, "StaticLoop"] = OrderedDict()  # least recently used first
 _calls: OrderedDict[Hashable, int] = OrderedDict()
+_side_streams: dict[torch.device, "torch.cuda.Stream"] = {}
+
+
+def _side_stream(device: torch.device) -> "torch.cuda.Stream":
+    """One warm-up and capture stream per device, shared by every loop: cuBLAS keeps a workspace (tens of MiB) per
+    handle and stream for the life of the process, so a new stream per loop would leave one behind each time."""
+    with _lock:
+        stream = _side_streams.get(device)
+        if stream is None:
+            stream = _side_streams[device] = torch.cuda.Stream(device)
+        return stream
 
 
 class StaticLoop:
@@ -58,15 +71,15 @@ class StaticLoop:
         self._graph = None
         if device.type != "cuda":
             return
-        # Warm-up on a side stream, as PyTorch's CUDA-graph recipe asks, then the capture on torch.cuda.graph's own
-        # stream. thread_local: the capture may happen in autograd's backward thread while the main thread waits.
-        side = torch.cuda.Stream(device)
+        # Warm-up on a side stream, as PyTorch's CUDA-graph recipe asks, then the capture on the same stream.
+        # thread_local: the capture may happen in autograd's backward thread while the main thread waits.
+        side = _side_stream(device)
         side.wait_stream(torch.cuda.current_stream(device))
         with torch.cuda.stream(side):
             run(buffers)
         torch.cuda.current_stream(device).wait_stream(side)
         self._graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self._graph, capture_error_mode="thread_local"):
+        with torch.cuda.graph(self._graph, stream=side, capture_error_mode="thread_local"):
             run(buffers)
 
     def replay(self) -> None:
