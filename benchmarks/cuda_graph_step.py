@@ -1,4 +1,5 @@
-"""A training step on CUDA, issued call by call and replayed as one captured CUDA graph, per implementation.
+"""A training step on CUDA, called as a training loop calls it and replayed as one captured CUDA graph, per
+implementation.
 
     python -m benchmarks.cuda_graph_step --shape large --rounds 50 [--impls native,scratch_fast,scratch]
     python -m benchmarks.cuda_graph_step --shape large --tf32 off     # cuDNN held to full float32 products
@@ -9,6 +10,11 @@ the whole training step (forward and backward) once as a CUDA graph (``torch.cud
 replaying it takes the host out of the loop: the replay's time is the GPU's own work. The two figures side by side
 say how much of a ratio to cuDNN is launch cost and how much is kernels. A graph holds fixed shapes and addresses,
 so replaying one suits a training loop of fixed batch and sequence length.
+
+The "called" column is the step as a training loop runs it. For ``scratch_fast`` that already replays its two time
+loops as graphs of their own (``lstm_models/core/loop_graphs.py``, from a shape's second call; the rest of the step
+is issued call by call); ``LSTM_BENCH_CUDA_GRAPHS=0`` in the environment turns that off, and every kernel is then
+launched one by one. Inside the whole-step capture the layer runs its kernels one by one, which the capture records.
 
 Precision: by PyTorch's defaults cuDNN may run a float32 LSTM's products in TF32 on the GPU's tensor cores
 (``torch.backends.cudnn.allow_tf32``, on), while ``torch.mm`` keeps full float32 (``torch.backends.cuda.matmul.
@@ -123,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"shape {shape.name} {shape.sizes()}, {torch.cuda.get_device_name()}, torch {torch.__version__}, "
           f"cuDNN {torch.backends.cudnn.version()}, TF32 cuDNN {torch.backends.cudnn.allow_tf32} "
           f"torch.mm {torch.backends.cuda.matmul.allow_tf32}, {args.rounds} rounds")
-    print(f"{'impl':<13} {'eager ms':>9} {'ratio':>7} {'graph ms':>9} {'ratio':>7} {'eager/graph':>12}")
+    print(f"{'impl':<13} {'called ms':>9} {'ratio':>7} {'graph ms':>9} {'ratio':>7} {'called/graph':>12}")
     for impl in impls:
         eager, graph = medians[impl, "eager"].seconds, medians[impl, "graph"].seconds
         eager_ratio = eager / medians[impls[0], "eager"].seconds

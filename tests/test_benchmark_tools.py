@@ -118,7 +118,7 @@ def test_cuda_graph_step_refuses_without_cuda_in_one_line(capsys):
 
 
 @needs_cuda
-def test_cuda_graph_step_prints_eager_and_replayed_times(capsys):
+def test_cuda_graph_step_prints_called_and_replayed_times(capsys):
     # The replay is checked against the eager step inside the command; here, that every row came out.
     assert cuda_graph_step.main(["--shape", "small", "--rounds", "3", "--impls", "native,scratch_fast,scratch"]) == 0
     rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:5]]

@@ -102,11 +102,11 @@ class ForwardBuffers:
 
     @classmethod
     def static(cls, like, seq_len, batch, hidden):
-        """Buffers of a replayed loop without a backward (with one: ``GraphForwardBuffers``), zeroed, since its
-        warm-up run reads them, and with a -1 of their own: a captured graph must not read ``_gate_constants``'
-        tensor, which inference mode does not keep."""
+        """Buffers of a replayed loop without a backward (with one: ``GraphForwardBuffers``), made once, with a -1 of
+        their own: a captured graph must not read ``_gate_constants``' tensor, which inference mode does not keep.
+        (The warm-up run before the capture computes on whatever they hold; every call writes its inputs first.)"""
         return cls(like, seq_len, batch, hidden, False, like.new_full((), -1.0),
-                   take=lambda shape, like: like.new_zeros(shape))
+                   take=lambda shape, like: like.new_empty(shape))
 
     def first_cell(self):
         return self.companion_views[0][FORGET]
