@@ -6,7 +6,9 @@ re-run the loop on its static buffers instead: that checks everything around the
 sharing of one loop by several calls and layers, the bounds) on any machine.
 """
 
+import copy
 import subprocess
+import threading
 import sys
 
 import pytest
@@ -154,3 +156,42 @@ def test_gradcheck_with_replaying(replaying, case, device):
     # gradcheck calls the module hundreds of times with one shape: nearly every call replays.
     test_scratch_fast.test_gradcheck_over_input_state_and_weights(case, device)
     assert loop_graphs.captured_count() >= 2
+
+
+def test_threads_sharing_a_loop_get_their_own_results(replaying):
+    # Two threads on one device and stream share each captured loop; each call must see only its own inputs.
+    # A tiny switch interval makes the interpreter change threads between almost any two operations.
+    case = next(case for case in PARITY_CASES if case.name == "initial_state")
+    native, fast = _pair(case, "cpu")
+    seeds = {0: range(0, 12), 1: range(100, 112)}
+    expected = {}
+    for seed in (seed for part in seeds.values() for seed in part):
+        native.zero_grad(set_to_none=True)
+        expected[seed] = run_case(native, case, torch.float64, "cpu", seed)
+    run_case(fast, case, torch.float64, "cpu", 0)  # the first call of the shape, eager: the threads' calls replay
+    failures = []
+    copies = [copy.deepcopy(fast) for _ in seeds]  # a module of each thread's own, made here: building one draws
+    # its initial weights from the global random generator, which two threads building at once would share
+
+    def work(thread: int) -> None:
+        module = copies[thread]
+        try:
+            for seed in seeds[thread]:
+                module.zero_grad(set_to_none=True)
+                assert_same_results(run_case(module, case, torch.float64, "cpu", seed), expected[seed], case,
+                                    FLOAT64_TOLERANCE, "cpu")
+        except AssertionError as error:
+            failures.append(f"thread {thread}: {error}")
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=work, args=(thread,)) for thread in seeds]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert not failures, failures[0]
+    assert loop_graphs.captured_count() == 2

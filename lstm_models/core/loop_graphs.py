@@ -14,8 +14,9 @@ Rules that keep it correct:
 - nothing is captured or replayed while the caller's stream is itself capturing (a user capturing a whole training
   step gets the eager kernels inside their own graph), while tracing, or once ``set_enabled(False)`` or the
   environment variable ``LSTM_BENCH_CUDA_GRAPHS=0`` has turned it off;
-- static buffers are shared by every caller with the same key (the layers of a stack, later calls): a call's
-  results are copied out before it returns, and the stream in the key orders one call's replay after another's.
+- static buffers are shared by every caller with the same key (the layers of a stack, later calls, other threads
+  on the same stream): a call holds the loop's lock from writing its inputs until its results are copied out, and
+  the stream in the key orders one call's kernels after another's.
 
 On a device other than CUDA there are no graphs. Tests may set ``REPLAY_ON_CPU``: a CPU loop is then run again on
 its static buffers in place of a replay, which checks the copying in and out without a GPU.
@@ -61,12 +62,14 @@ def _side_stream(device: torch.device) -> "torch.cuda.Stream":
 class StaticLoop:
     """A time loop bound to buffers of its own, captured once and replayed per call.
 
-    ``buffers`` is whatever ``run`` reads and writes (made by the caller's ``allocate``); callers write their inputs
-    into it, call ``replay``, and read their results from it before the next call with the same key can run.
+    ``buffers`` is whatever ``run`` reads and writes (made by the caller's ``allocate``). A caller holds ``lock``
+    while it writes its inputs into them, calls ``replay`` and copies out (or launches the kernels that read) its
+    results: threads that share a stream would otherwise interleave their copies and replays.
     """
 
     def __init__(self, buffers: Any, run: Callable[[Any], None], device: torch.device):
         self.buffers = buffers
+        self.lock = threading.Lock()
         self._run = run
         self._graph = None
         if device.type != "cuda":

@@ -232,8 +232,31 @@ def layer_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, needs_grad:
     else:
         static = loop_graphs.loop_for("forward", x, (seq_len, batch, hidden, False),
                                       lambda: ForwardBuffers.static(x, seq_len, batch, hidden), forward_steps)
-    buffers = static.buffers if static is not None else ForwardBuffers(x, seq_len, batch, hidden, needs_grad,
-                                                                        minus_one)
+    if static is None:
+        buffers = ForwardBuffers(x, seq_len, batch, hidden, needs_grad, minus_one)
+        _write_forward_inputs(buffers, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, g_doubler)
+        forward_steps(buffers)
+        workspace.give_back(buffers.x_proj)
+        hiddens, final_cell, factors = buffers.hiddens, buffers.final_cell().clone(), buffers.saved_factors()
+    else:
+        # The static buffers serve every call of this shape: one call at a time writes its inputs, replays and
+        # copies out what it returns or saves (threads may share a stream).
+        with static.lock:
+            buffers = static.buffers
+            _write_forward_inputs(buffers, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, g_doubler)
+            static.replay()
+            hiddens, final_cell = buffers.hiddens.clone(), buffers.final_cell().clone()
+            factors = (tuple(workspace.take(factor.shape, x).copy_(factor) for factor in buffers.saved_factors())
+                       if needs_grad else None)
+    saved = (x, weight_ih, weight_hh, hiddens, *factors) if needs_grad else None
+    return hiddens[1:], hiddens[seq_len].clone(), final_cell, saved  # (T, B, H), (B, H), (B, H)
+
+
+def _write_forward_inputs(buffers, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, g_doubler) -> None:
+    """What the forward's loop reads: the input projection of all steps (one product), the recurrent weights, h0
+    and c0, written into ``buffers`` (ForwardBuffers or GraphForwardBuffers)."""
+    seq_len, batch, input_size = x.shape
+    hidden = h0.shape[1]
     x_rows = x.reshape(seq_len * batch, input_size).expand(4, seq_len * batch, input_size)
     w_ih_t = (weight_ih.view(4, hidden, input_size) * g_doubler).transpose(1, 2)  # (4, I, H), g's rows doubled
     if bias_ih is None:
@@ -248,18 +271,6 @@ def layer_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, needs_grad:
     torch.mul(weight_hh.view(4, hidden, hidden).transpose(1, 2), g_doubler, out=buffers.w_hh_t)
     buffers.hiddens[0] = h0
     buffers.first_cell().copy_(c0)
-    if static is None:
-        forward_steps(buffers)
-        workspace.give_back(buffers.x_proj)
-        hiddens, final_cell, factors = buffers.hiddens, buffers.final_cell(), buffers.saved_factors()
-    else:
-        # The static buffers serve the next call too: copy out what this one returns or saves.
-        static.replay()
-        hiddens, final_cell = buffers.hiddens.clone(), buffers.final_cell()
-        factors = (tuple(workspace.take(factor.shape, x).copy_(factor) for factor in buffers.saved_factors())
-                   if needs_grad else None)
-    saved = (x, weight_ih, weight_hh, hiddens, *factors) if needs_grad else None
-    return hiddens[1:], hiddens[seq_len].clone(), final_cell.clone(), saved  # (T, B, H), (B, H), (B, H)
 
 
 def _last_step_gradients(grad_output, grad_h_n, grad_c_n, dc_from_dh_last, like, batch, hidden):
@@ -363,34 +374,42 @@ class LSTMLayerFunction(torch.autograd.Function):
             buffers.grad_gates = workspace.take((seq_len, batch, 4, hidden), x)  # given back at the end
             buffers.dh_before = x.new_empty(batch, hidden)  # dh_{t-1}, written by the step's product
             backward_steps(buffers)
+            gradients = _gradients_after_loop(ctx, buffers.grad_gates, x, weight_ih, hiddens)
+            workspace.give_back(buffers.grad_gates)
             dh, dc = buffers.dh_before, buffers.dc
         else:
-            buffers = static.buffers
-            for name, value in (("dz_factors", dz_factors), ("dc_from_dh", dc_from_dh), ("forget", forget),
-                                ("weight_hh", weight_hh), ("grad_output", grad_output), ("dh", dh), ("dc", dc)):
-                if value is not None:
-                    getattr(buffers, name).copy_(value)
-            static.replay()
-            # grad_gates is read below, before any later call can replay this loop; dh and dc are returned.
-            dh, dc = buffers.dh_before.clone(), buffers.dc.clone()
-
-        # After the loop: one large product per gradient, over all T*B rows, already in nn.LSTM's layout.
-        grad_rows = buffers.grad_gates.view(seq_len * batch, 4 * hidden)  # (T*B, 4H)
-        grad_x = grad_weight_ih = grad_weight_hh = grad_bias_ih = grad_bias_hh = None
-        if ctx.needs_input_grad[0]:
-            grad_x = torch.mm(grad_rows, weight_ih).view(seq_len, batch, input_size)
-        if ctx.needs_input_grad[3]:
-            grad_weight_ih = torch.mm(grad_rows.t(), x.reshape(seq_len * batch, input_size))  # (4H, I)
-        if ctx.needs_input_grad[4]:
-            grad_weight_hh = torch.mm(grad_rows.t(), hiddens[:-1].reshape(seq_len * batch, hidden))  # (4H, H)
-        if ctx.has_bias and (ctx.needs_input_grad[5] or ctx.needs_input_grad[6]):
-            grad_bias_ih = grad_rows.sum(0)  # (4H,): the gradient of the biases' sum, so of each bias
-            # Each parameter gets its own tensor: autograd may keep a returned gradient as the .grad itself.
-            grad_bias_hh = grad_bias_ih.clone() if ctx.needs_input_grad[5] and ctx.needs_input_grad[6] else grad_bias_ih
-        del grad_rows
-        if static is None:
-            workspace.give_back(buffers.grad_gates)
+            # One call at a time: copy in, replay, and launch everything that reads the static buffers.
+            with static.lock:
+                buffers = static.buffers
+                for name, value in (("dz_factors", dz_factors), ("dc_from_dh", dc_from_dh), ("forget", forget),
+                                    ("weight_hh", weight_hh), ("grad_output", grad_output), ("dh", dh), ("dc", dc)):
+                    if value is not None:
+                        getattr(buffers, name).copy_(value)
+                static.replay()
+                dh, dc = buffers.dh_before.clone(), buffers.dc.clone()
+                gradients = _gradients_after_loop(ctx, buffers.grad_gates, x, weight_ih, hiddens)
+        grad_x, grad_weight_ih, grad_weight_hh, grad_bias_ih, grad_bias_hh = gradients
         return grad_x, dh, dc, grad_weight_ih, grad_weight_hh, grad_bias_ih, grad_bias_hh
+
+
+def _gradients_after_loop(ctx, grad_gates, x, weight_ih, hiddens):
+    """From every step's dz (T, B, 4, H): the gradients of the input, W_ih, W_hh and the biases, each one large
+    matrix product (or sum) over all T*B rows, already in nn.LSTM's layout; None where autograd needs none."""
+    seq_len, batch, _, hidden = grad_gates.shape
+    input_size = x.shape[2]
+    grad_rows = grad_gates.view(seq_len * batch, 4 * hidden)  # (T*B, 4H)
+    grad_x = grad_weight_ih = grad_weight_hh = grad_bias_ih = grad_bias_hh = None
+    if ctx.needs_input_grad[0]:
+        grad_x = torch.mm(grad_rows, weight_ih).view(seq_len, batch, input_size)
+    if ctx.needs_input_grad[3]:
+        grad_weight_ih = torch.mm(grad_rows.t(), x.reshape(seq_len * batch, input_size))  # (4H, I)
+    if ctx.needs_input_grad[4]:
+        grad_weight_hh = torch.mm(grad_rows.t(), hiddens[:-1].reshape(seq_len * batch, hidden))  # (4H, H)
+    if ctx.has_bias and (ctx.needs_input_grad[5] or ctx.needs_input_grad[6]):
+        grad_bias_ih = grad_rows.sum(0)  # (4H,): the gradient of the biases' sum, so of each bias
+        # Each parameter gets its own tensor: autograd may keep a returned gradient as the .grad itself.
+        grad_bias_hh = grad_bias_ih.clone() if ctx.needs_input_grad[5] and ctx.needs_input_grad[6] else grad_bias_ih
+    return grad_x, grad_weight_ih, grad_weight_hh, grad_bias_ih, grad_bias_hh
 
 
 def needs_autograd(tensors) -> bool:
