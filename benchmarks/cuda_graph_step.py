@@ -120,22 +120,22 @@ def main(argv: list[str] | None = None) -> int:
     set_tf32(args.tf32)
     calls = {}
     for impl in impls:
-        calls[impl, "eager"] = checked_passes(impl, shape, "cuda").forward_backward  # call by call, as in training
+        calls[impl, "called"] = checked_passes(impl, shape, "cuda").forward_backward  # as a training loop calls it
         calls[impl, "graph"] = CapturedStep(Passes(build_for(impl, shape, "cuda"), shape, "cuda"))
         calls[impl, "graph"].check_against_eager("before timing")
     medians = round_robin_medians(calls, args.rounds)
-    for impl in impls:  # the eager steps ran in between: a graph writing memory it does not own shows here
+    for impl in impls:  # the called steps ran in between: a graph writing memory it does not own shows here
         calls[impl, "graph"].check_against_eager("after timing")
     print(f"shape {shape.name} {shape.sizes()}, {torch.cuda.get_device_name()}, torch {torch.__version__}, "
           f"cuDNN {torch.backends.cudnn.version()}, TF32 cuDNN {torch.backends.cudnn.allow_tf32} "
           f"torch.mm {torch.backends.cuda.matmul.allow_tf32}, {args.rounds} rounds")
     print(f"{'impl':<13} {'called ms':>9} {'ratio':>7} {'graph ms':>9} {'ratio':>7} {'called/graph':>12}")
     for impl in impls:
-        eager, graph = medians[impl, "eager"].seconds, medians[impl, "graph"].seconds
-        eager_ratio = eager / medians[impls[0], "eager"].seconds
+        called, graph = medians[impl, "called"].seconds, medians[impl, "graph"].seconds
+        called_ratio = called / medians[impls[0], "called"].seconds
         graph_ratio = graph / medians[impls[0], "graph"].seconds
-        print(f"{impl:<13} {eager * 1e3:9.3f} {eager_ratio:6.2f}x {graph * 1e3:9.3f} {graph_ratio:6.2f}x "
-              f"{eager / graph:11.2f}x")
+        print(f"{impl:<13} {called * 1e3:9.3f} {called_ratio:6.2f}x {graph * 1e3:9.3f} {graph_ratio:6.2f}x "
+              f"{called / graph:11.2f}x")
     print(f"ratios are to {impls[0]}'s in the same column")
     return 0
 

@@ -3,16 +3,18 @@
     python -m benchmarks.peak_memory scratch_fast medium [--device cpu] [--steps 3]
 
 Prints one JSON line: ``baseline_mib`` (after the module, its weights and the inputs exist), ``peak_mib`` and
-``step_mib`` (the step's peak above that baseline). With ``--steps N`` the first N - 1 steps run untimed and the
-figures are the last step's, still above the baseline before the first step, and ``held_mib`` is what the earlier
-steps left allocated: on CUDA the library workspaces and ``scratch_fast``'s static buffers for its CUDA graphs
-(which a shape gets on its second call), on CPU ``scratch_fast``'s buffer pool. That is the memory a training
-loop needs once it runs, where the first step also pays for one-off allocations. On CPU (Linux) the figures are the process's resident set:
-the baseline is ``VmRSS`` and the peak ``VmHWM`` from /proc/self/status, with the high-water mark reset to the
-baseline just before the step (``/proc/self/clear_refs``). ``ru_maxrss`` would not do: Linux carries it across
-``fork`` and ``exec``, so a child of a large pytest process starts with its parent's peak. A fresh process per
-measurement keeps earlier allocations (other implementations, other shapes) out of the figure. On CUDA the
-figures are ``torch.cuda.memory_allocated`` and ``max_memory_allocated`` after ``reset_peak_memory_stats``.
+``step_mib`` (the step's peak above that baseline). With ``--steps N`` the first N - 1 steps run unmeasured and
+the figures are the last step's, still above the baseline before the first step, and ``held_mib`` is what the
+earlier steps left allocated: on CUDA the library workspaces and ``scratch_fast``'s static buffers for its CUDA
+graphs (which a shape gets on its second call), on CPU ``scratch_fast``'s buffer pool. That is the memory a
+training loop needs once it runs, where the first step also pays for one-off allocations.
+
+On CPU (Linux) the figures are the process's resident set: the baseline is ``VmRSS`` and the peak ``VmHWM`` from
+/proc/self/status, with the high-water mark reset to the baseline just before the step (``/proc/self/clear_refs``).
+``ru_maxrss`` would not do: Linux carries it across ``fork`` and ``exec``, so a child of a large pytest process
+starts with its parent's peak. A fresh process per measurement keeps earlier allocations (other implementations,
+other shapes) out of the figure. On CUDA the figures are ``torch.cuda.memory_allocated`` and
+``max_memory_allocated`` after ``reset_peak_memory_stats``.
 
 The process runs with glibc's default allocator settings, as a training process would. Under them an
 implementation that frees many large tensors (``scratch``) can land on one of two levels from process to process:

@@ -7,16 +7,17 @@ sharing of one loop by several calls and layers, the bounds) on any machine.
 """
 
 import copy
+import os
 import subprocess
-import threading
 import sys
+import threading
 
 import pytest
 import torch
 
 from lstm_models import build_lstm
 from lstm_models.core import loop_graphs
-from lstm_models.core.parity import PARITY_CASES, ParityCase, run_case
+from lstm_models.core.parity import PARITY_CASES, ParityCase, build_like_native, run_case
 from tests.conftest import DEVICES
 from tests.test_parity import CUDA_FLOAT64_TOLERANCE, FLOAT64_TOLERANCE, assert_same_results
 from tests import test_scratch_fast  # a module, not its test: imported by name it would be collected twice
@@ -42,13 +43,28 @@ def _pair(case: ParityCase, device: str):
     """nn.LSTM and scratch_fast with the same float64 weights."""
     torch.manual_seed(0)
     native = build_lstm("native", **case.lstm_kwargs(), dtype=torch.float64, device=device)
-    fast = build_lstm("scratch_fast", **case.lstm_kwargs(), dtype=torch.float64, device=device)
-    fast.load_state_dict(native.state_dict())
-    return native, fast
+    return native, build_like_native(native, "scratch_fast", **case.lstm_kwargs())
+
+
+def _fresh_run(module, case: ParityCase, device: str, seed: int) -> dict:
+    """``run_case`` from cleared gradients: one call's outputs and gradients only."""
+    module.zero_grad(set_to_none=True)
+    return run_case(module, case, torch.float64, device, seed)
+
+
+def _parameter_grads(module) -> dict:
+    return {name: param.grad for name, param in module.named_parameters()}
+
+
+def _assert_same_parameter_grads(native, fast, device: str) -> None:
+    for key, want in _parameter_grads(native).items():
+        torch.testing.assert_close(_parameter_grads(fast)[key], want, **_tolerance(device), msg=key)
 
 
 # Two layers of equal sizes share one captured loop per pass; unbatched input and the tutorial's sizes too.
 REPLAY_CASES = [case for case in PARITY_CASES if case.name in ("initial_state", "unbatched", "toy", "no_bias")]
+# Two layers of one size, with an initial state: the case the tests below share.
+TWO_LAYERS = next(case for case in PARITY_CASES if case.name == "initial_state")
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -56,10 +72,8 @@ REPLAY_CASES = [case for case in PARITY_CASES if case.name in ("initial_state", 
 def test_replayed_steps_match_native_call_after_call(replaying, case, device):
     native, fast = _pair(case, device)
     for seed in range(4):  # calls 1 eager, 2 capture and replay, 3 and 4 replay; new inputs every time
-        for module in (native, fast):
-            module.zero_grad(set_to_none=True)
-        assert_same_results(run_case(fast, case, torch.float64, device, seed),
-                            run_case(native, case, torch.float64, device, seed), case, _tolerance(device), device)
+        assert_same_results(_fresh_run(fast, case, device, seed), _fresh_run(native, case, device, seed), case,
+                            _tolerance(device), device)
     assert loop_graphs.captured_count() == 2  # one forward and one backward loop, shared by the layers
 
 
@@ -67,46 +81,39 @@ def test_replayed_steps_match_native_call_after_call(replaying, case, device):
 def test_two_forwards_before_one_backward(replaying, device):
     # Gradient accumulation over two batches in one graph: the second forward replays the same static buffers
     # before the first call's backward runs, so each call must have copied out what its backward needs.
-    case = next(case for case in PARITY_CASES if case.name == "initial_state")
+    case = TWO_LAYERS
     native, fast = _pair(case, device)
     generator = torch.Generator().manual_seed(3)
     inputs = [torch.randn(case.seq_len, case.batch, case.input_size, generator=generator, dtype=torch.float64)
               .to(device) for _ in range(2)]
-    results = {}
-    for name, module in (("native", native), ("fast", fast)):
+    for module in (native, fast):
         for _ in range(2):  # a first, eager call, so that the calls below replay
             module(inputs[0])[0].sum().backward()
         module.zero_grad(set_to_none=True)
-        loss = sum((module(x)[0] * (i + 1)).sum() for i, x in enumerate(inputs))
-        loss.backward()
-        results[name] = {name: param.grad for name, param in module.named_parameters()}
+        sum((module(x)[0] * (i + 1)).sum() for i, x in enumerate(inputs)).backward()
     assert loop_graphs.captured_count() == 2
-    for key, want in results["native"].items():
-        torch.testing.assert_close(results["fast"][key], want, **_tolerance(device), msg=key)
+    _assert_same_parameter_grads(native, fast, device)
 
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_only_outputs_used_in_part_replay_correctly(replaying, device):
     # Without a gradient for the output sequence the backward loop is another variant, captured on its own.
-    case = next(case for case in PARITY_CASES if case.name == "initial_state")
+    case = TWO_LAYERS
     native, fast = _pair(case, device)
     x = torch.randn(case.seq_len, case.batch, case.input_size, dtype=torch.float64, device=device)
-    grads = {}
-    for name, module in (("native", native), ("fast", fast)):
+    for module in (native, fast):
         for _ in range(3):
             module.zero_grad(set_to_none=True)
             _, (h_n, c_n) = module(x)
             (h_n.sum() + 2 * c_n.sum()).backward()
-        grads[name] = {name: param.grad for name, param in module.named_parameters()}
-    for key, want in grads["native"].items():
-        torch.testing.assert_close(grads["fast"][key], want, **_tolerance(device), msg=key)
+    _assert_same_parameter_grads(native, fast, device)
 
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_inference_then_no_grad_calls_share_a_loop(replaying, device):
     # A loop first captured under inference mode (Lightning's validation) serves later calls outside it: its
     # buffers must be ordinary tensors, which inference tensors are not.
-    case = next(case for case in PARITY_CASES if case.name == "initial_state")
+    case = TWO_LAYERS
     native, fast = _pair(case, device)
     x = torch.randn(case.seq_len, case.batch, case.input_size, dtype=torch.float64, device=device)
     with torch.inference_mode():
@@ -120,9 +127,8 @@ def test_inference_then_no_grad_calls_share_a_loop(replaying, device):
 
 def test_loops_kept_are_bounded_and_counted_only_after_a_repeat(replaying, monkeypatch):
     monkeypatch.setattr(loop_graphs, "MAX_LOOPS", 2)
-    fast = build_lstm("scratch_fast", input_size=2, hidden_size=3, dtype=torch.float64)
     native = build_lstm("native", input_size=2, hidden_size=3, dtype=torch.float64)
-    native.load_state_dict(fast.state_dict())
+    fast = build_like_native(native, "scratch_fast", input_size=2, hidden_size=3)
     with torch.no_grad():
         for seq_len in (3, 4, 5):  # every length once: nothing captured
             fast(torch.randn(seq_len, 2, 2, dtype=torch.float64))
@@ -146,7 +152,7 @@ def test_environment_variable_turns_it_off():
     code = "from lstm_models.core import loop_graphs; print(loop_graphs.enabled())"
     for value, expected in (("0", "False"), ("1", "True")):
         result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                                env={**__import__("os").environ, "LSTM_BENCH_CUDA_GRAPHS": value})
+                                env={**os.environ, "LSTM_BENCH_CUDA_GRAPHS": value})
         assert result.stdout.strip() == expected
 
 
@@ -161,24 +167,20 @@ def test_gradcheck_with_replaying(replaying, case, device):
 def test_threads_sharing_a_loop_get_their_own_results(replaying):
     # Two threads on one device and stream share each captured loop; each call must see only its own inputs.
     # A tiny switch interval makes the interpreter change threads between almost any two operations.
-    case = next(case for case in PARITY_CASES if case.name == "initial_state")
+    case = TWO_LAYERS
     native, fast = _pair(case, "cpu")
     seeds = {0: range(0, 12), 1: range(100, 112)}
-    expected = {}
-    for seed in (seed for part in seeds.values() for seed in part):
-        native.zero_grad(set_to_none=True)
-        expected[seed] = run_case(native, case, torch.float64, "cpu", seed)
-    run_case(fast, case, torch.float64, "cpu", 0)  # the first call of the shape, eager: the threads' calls replay
+    expected = {seed: _fresh_run(native, case, "cpu", seed) for part in seeds.values() for seed in part}
+    _fresh_run(fast, case, "cpu", 0)  # the first call of the shape, eager: the threads' calls replay
     failures = []
-    copies = [copy.deepcopy(fast) for _ in seeds]  # a module of each thread's own, made here: building one draws
-    # its initial weights from the global random generator, which two threads building at once would share
+    # A module of each thread's own, made here: building one draws its initial weights from the global random
+    # generator, which two threads building at once would share.
+    copies = [copy.deepcopy(fast) for _ in seeds]
 
     def work(thread: int) -> None:
-        module = copies[thread]
         try:
             for seed in seeds[thread]:
-                module.zero_grad(set_to_none=True)
-                assert_same_results(run_case(module, case, torch.float64, "cpu", seed), expected[seed], case,
+                assert_same_results(_fresh_run(copies[thread], case, "cpu", seed), expected[seed], case,
                                     FLOAT64_TOLERANCE, "cpu")
         except AssertionError as error:
             failures.append(f"thread {thread}: {error}")

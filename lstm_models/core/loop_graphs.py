@@ -34,7 +34,7 @@ import torch
 # Calls with one key before its loop is captured: the first runs eagerly (and is the warm-up), the second captures.
 CAPTURE_AFTER = 2
 # Captured loops kept, over all keys: a training step's forward and backward and an evaluation forward, for two
-# shapes (a last, smaller batch, say). Each holds static buffers about the size of what one call saves for its
+# shapes (a last, smaller batch, say). Each holds static buffers of a few times what one call saves for its
 # backward (docs/scratch_fast.md, "CUDA graphs inside the layer", has the memory this costs).
 MAX_LOOPS = 6
 # Keys whose calls are counted before capture; a bound, so that never-repeating shapes cannot grow it.
@@ -62,14 +62,15 @@ def _side_stream(device: torch.device) -> "torch.cuda.Stream":
 class StaticLoop:
     """A time loop bound to buffers of its own, captured once and replayed per call.
 
-    ``buffers`` is whatever ``run`` reads and writes (made by the caller's ``allocate``). A caller holds ``lock``
-    while it writes its inputs into them, calls ``replay`` and copies out (or launches the kernels that read) its
-    results: threads that share a stream would otherwise interleave their copies and replays.
+    Its buffers (whatever ``run`` reads and writes, made by the caller's ``allocate``) are reached only inside
+    ``with loop as buffers:``, which holds the loop's lock: a caller writes its inputs, calls ``replay`` and copies
+    out (or launches the kernels that read) its results within it. Threads that share a stream would otherwise
+    interleave their copies and replays and get each other's results.
     """
 
     def __init__(self, buffers: Any, run: Callable[[Any], None], device: torch.device):
-        self.buffers = buffers
-        self.lock = threading.Lock()
+        self._buffers = buffers
+        self._lock = threading.Lock()
         self._run = run
         self._graph = None
         if device.type != "cuda":
@@ -85,9 +86,17 @@ class StaticLoop:
         with torch.cuda.graph(self._graph, stream=side, capture_error_mode="thread_local"):
             run(buffers)
 
+    def __enter__(self) -> Any:
+        self._lock.acquire()
+        return self._buffers
+
+    def __exit__(self, *exc_info) -> None:
+        self._lock.release()
+
     def replay(self) -> None:
+        """Run the loop on its buffers (call inside ``with loop as buffers:``)."""
         if self._graph is None:
-            self._run(self.buffers)  # a device without graphs (tests): the same loop, on the same buffers
+            self._run(self._buffers)  # a device without graphs (tests): the same loop, on the same buffers
         else:
             self._graph.replay()
 

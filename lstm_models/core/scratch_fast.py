@@ -223,15 +223,13 @@ def layer_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, needs_grad:
     hidden = h0.shape[1]
     g_doubler, minus_one = _gate_constants(x)
     # On CUDA, after the first call of a shape, the loop is a captured graph on static buffers (loop_graphs).
-    if not loop_graphs.may_replay(x):
-        static = None
-    elif needs_grad:
-        static = loop_graphs.loop_for("forward", x, (seq_len, batch, hidden, True),
-                                      lambda: GraphForwardBuffers(x, seq_len, batch, hidden),
-                                      forward_steps_then_factors)
-    else:
-        static = loop_graphs.loop_for("forward", x, (seq_len, batch, hidden, False),
-                                      lambda: ForwardBuffers.static(x, seq_len, batch, hidden), forward_steps)
+    static = None
+    if loop_graphs.may_replay(x):
+        if needs_grad:
+            allocate, run = (lambda: GraphForwardBuffers(x, seq_len, batch, hidden)), forward_steps_then_factors
+        else:
+            allocate, run = (lambda: ForwardBuffers.static(x, seq_len, batch, hidden)), forward_steps
+        static = loop_graphs.loop_for("forward", x, (seq_len, batch, hidden, needs_grad), allocate, run)
     if static is None:
         buffers = ForwardBuffers(x, seq_len, batch, hidden, needs_grad, minus_one)
         _write_forward_inputs(buffers, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, g_doubler)
@@ -241,8 +239,7 @@ def layer_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, needs_grad:
     else:
         # The static buffers serve every call of this shape: one call at a time writes its inputs, replays and
         # copies out what it returns or saves (threads may share a stream).
-        with static.lock:
-            buffers = static.buffers
+        with static as buffers:
             _write_forward_inputs(buffers, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, g_doubler)
             static.replay()
             hiddens, final_cell = buffers.hiddens.clone(), buffers.final_cell().clone()
@@ -379,12 +376,15 @@ class LSTMLayerFunction(torch.autograd.Function):
             dh, dc = buffers.dh_before, buffers.dc
         else:
             # One call at a time: copy in, replay, and launch everything that reads the static buffers.
-            with static.lock:
-                buffers = static.buffers
-                for name, value in (("dz_factors", dz_factors), ("dc_from_dh", dc_from_dh), ("forget", forget),
-                                    ("weight_hh", weight_hh), ("grad_output", grad_output), ("dh", dh), ("dc", dc)):
-                    if value is not None:
-                        getattr(buffers, name).copy_(value)
+            with static as buffers:
+                buffers.dz_factors.copy_(dz_factors)
+                buffers.dc_from_dh.copy_(dc_from_dh)
+                buffers.forget.copy_(forget)
+                buffers.weight_hh.copy_(weight_hh)
+                if grad_output is not None:
+                    buffers.grad_output.copy_(grad_output)
+                buffers.dh.copy_(dh)
+                buffers.dc.copy_(dc)
                 static.replay()
                 dh, dc = buffers.dh_before.clone(), buffers.dc.clone()
                 gradients = _gradients_after_loop(ctx, buffers.grad_gates, x, weight_ih, hiddens)
