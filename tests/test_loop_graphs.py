@@ -17,8 +17,9 @@ import torch
 
 from lstm_models import build_lstm
 from lstm_models.core import loop_graphs
+from lstm_models.core.factory import lstm_inputs
 from lstm_models.core.parity import PARITY_CASES, ParityCase, build_like_native, run_case
-from tests.conftest import DEVICES
+from tests.conftest import DEVICES, needs_cuda
 from tests.test_parity import CUDA_FLOAT64_TOLERANCE, FLOAT64_TOLERANCE, assert_same_results
 from tests import test_scratch_fast  # a module, not its test: imported by name it would be collected twice
 
@@ -162,6 +163,72 @@ def test_gradcheck_with_replaying(replaying, case, device):
     # gradcheck calls the module hundreds of times with one shape: nearly every call replays.
     test_scratch_fast.test_gradcheck_over_input_state_and_weights(case, device)
     assert loop_graphs.captured_count() >= 2
+
+
+def test_inside_a_callers_capture_the_forward_takes_the_graph_variant(monkeypatch):
+    # Inside a caller's own CUDA-graph capture, the forward computes the backward's factors in bulk after its loop,
+    # on buffers of the call's own. On CPU, with the capture check made to answer yes, the same path runs eagerly:
+    # its results must be nn.LSTM's, call after call, and gradcheck must pass through it.
+    monkeypatch.setattr(loop_graphs, "recording", lambda like: True)
+    case = TWO_LAYERS
+    native, fast = _pair(case, "cpu")
+    for seed in range(3):
+        assert_same_results(_fresh_run(fast, case, "cpu", seed), _fresh_run(native, case, "cpu", seed), case,
+                            FLOAT64_TOLERANCE, "cpu")
+    test_scratch_fast.test_gradcheck_over_input_state_and_weights("two_layers_initial_state", "cpu")
+    assert loop_graphs.captured_count() == 0
+
+
+@needs_cuda
+def test_a_whole_step_captured_by_its_caller_matches_native(replaying):
+    # A caller captures its whole training step in one CUDA graph (torch.cuda.graph): the layer replays nothing of
+    # its own inside it, and its kernels are recorded into the caller's graph. Replayed with new inputs copied into
+    # the captured ones, the step must give nn.LSTM's output and gradients, in float64.
+    case = TWO_LAYERS
+    native, fast = _pair(case, "cuda")
+
+    def step_inputs(seed: int) -> list[torch.Tensor]:
+        x, (h0, c0) = lstm_inputs(case.seq_len, case.batch, case.input_size, case.hidden_size, case.num_layers,
+                                  seed=seed, dtype=torch.float64, device="cuda")
+        upstream = torch.randn(case.seq_len, case.batch, case.hidden_size, dtype=torch.float64,
+                               generator=torch.Generator().manual_seed(seed + 1)).to("cuda")  # d loss / d output
+        return [x, h0, c0, upstream]
+
+    def training_step(module, x, h0, c0, upstream) -> list[torch.Tensor]:
+        """Output and every gradient; gradients cleared first, so that a capture allocates them in its own pool
+        and each replay writes them afresh."""
+        for leaf in (x, h0, c0):
+            leaf.grad = None
+        module.zero_grad(set_to_none=True)
+        output, _ = module(x, (h0, c0))
+        output.backward(upstream)
+        return [output.detach(), x.grad, h0.grad, c0.grad] + [param.grad for param in module.parameters()]
+
+    captured_inputs = step_inputs(0)
+    for leaf in captured_inputs[:3]:
+        leaf.requires_grad_()
+    side = torch.cuda.Stream()  # torch.cuda.graph's advice: warm up on a side stream
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            training_step(fast, *captured_inputs)
+    torch.cuda.current_stream().wait_stream(side)
+    loops_before = loop_graphs.captured_count()  # the warm-up's calls captured the layer's own loops, on `side`
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        captured_results = training_step(fast, *captured_inputs)  # tensors that every replay writes
+    assert loop_graphs.captured_count() == loops_before  # nothing of the layer's own captured inside the capture
+    for seed in (1, 2):
+        with torch.no_grad():
+            for captured, new in zip(captured_inputs, step_inputs(seed)):
+                captured.copy_(new)
+        graph.replay()
+        torch.cuda.synchronize()
+        native_inputs = [t.detach().clone().requires_grad_(i < 3) for i, t in enumerate(captured_inputs)]
+        want = training_step(native, *native_inputs)
+        for index, (got_tensor, want_tensor) in enumerate(zip(captured_results, want)):
+            torch.testing.assert_close(got_tensor, want_tensor, **CUDA_FLOAT64_TOLERANCE,
+                                       msg=lambda text: f"seed {seed}, result {index}: {text}")
 
 
 def test_threads_sharing_a_loop_get_their_own_results(replaying):

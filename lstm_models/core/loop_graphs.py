@@ -12,7 +12,7 @@ Rules that keep it correct:
   shapes never repeat never pay for a capture;
 - at most ``MAX_LOOPS`` loops are kept; beyond it the least recently used is dropped with its buffers and graph;
 - nothing is captured or replayed while the caller's stream is itself capturing (a user capturing a whole training
-  step gets the eager kernels inside their own graph), while tracing, or once ``set_enabled(False)`` or the
+  step gets the layer's kernels recorded into their own graph: ``recording``), while tracing, or once ``set_enabled(False)`` or the
   environment variable ``LSTM_BENCH_CUDA_GRAPHS=0`` has turned it off;
 - static buffers are shared by every caller with the same key (the layers of a stack, later calls, other threads
   on the same stream): a call holds the loop's lock from writing its inputs until its results are copied out, and
@@ -132,12 +132,19 @@ def may_replay(like: torch.Tensor) -> bool:
     return _enabled and (like.is_cuda or REPLAY_ON_CPU)
 
 
+def recording(like: torch.Tensor) -> bool:
+    """Whether the kernels launched for ``like`` now are being recorded into a caller's own CUDA graph (a whole
+    training step captured with ``torch.cuda.graph``, say) rather than run: then nothing is replayed here, and the
+    layer's kernels become part of the caller's graph."""
+    return like.is_cuda and torch.cuda.is_current_stream_capturing()
+
+
 def _may_replay_now(like: torch.Tensor) -> bool:
     if not may_replay(like):
         return False
     if torch.compiler.is_compiling() or torch.compiler.is_exporting():
         return False
-    return not (like.is_cuda and torch.cuda.is_current_stream_capturing())
+    return not recording(like)
 
 
 def loop_for(name: str, like: torch.Tensor, sizes: tuple, allocate: Callable[[], Any],

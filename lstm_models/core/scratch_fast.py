@@ -26,7 +26,9 @@ cost of slicing inside the loop is larger than the arithmetic. docs/scratch_fast
 On CUDA each time loop is, from the second call of a shape on, a CUDA graph replayed on static buffers
 (``loop_graphs``): eagerly the host's cost of launching a step's small kernels, not the GPU, sets the pace there.
 In a graph the forward computes the backward's factors after its loop, over all steps at once
-(``forward_steps_then_factors``): there, fewer kernels beat kernels on data in cache. The arithmetic is the same.
+(``forward_steps_then_factors``): there, fewer kernels beat kernels on data in cache. The same holds inside a
+caller's own capture of a whole step, where the layer's kernels are recorded into the caller's graph. The
+arithmetic is the same.
 
 Notation (nn.LSTM's gate order i, f, g, o): z = x W_ih^T + h W_hh^T + b, i = σ(z_i), f = σ(z_f), g = tanh(z_g),
 o = σ(z_o), c_t = f c_{t-1} + i g, h_t = o tanh(c_t). With dh_t the total gradient reaching h_t and dc_t that
@@ -158,8 +160,9 @@ def forward_steps(buffers: ForwardBuffers) -> None:
 
 
 class GraphForwardBuffers:
-    """Static buffers of a forward that a backward will follow, for a loop replayed as a CUDA graph: every step's
-    gates, cell state and tanh of it are kept, and the backward's factors are computed from them after the loop.
+    """Buffers of a forward that a backward will follow, for a loop in a CUDA graph (static, for a loop replayed here,
+    or per call, inside a caller's own capture): every step's gates, cell state and tanh of it are kept, and the
+    backward's factors are computed from them after the loop.
 
     Why not per step, as ``forward_steps`` does: in a graph a kernel costs the GPU's few microseconds and no Python,
     so five per-step kernels (500 at T = 100) cost more than seven over all steps. Eagerly on CPU the balance is the
@@ -168,17 +171,20 @@ class GraphForwardBuffers:
     __slots__ = ("x_proj", "w_hh_t", "hiddens", "minus_one", "step_gates", "cells", "tanh_cells", "in_times_cell",
                  "dz_factors", "dc_from_dh")
 
-    def __init__(self, like, seq_len, batch, hidden):
-        self.x_proj = like.new_zeros(4, seq_len * batch, hidden)
-        self.w_hh_t = like.new_zeros(4, hidden, hidden)
-        self.hiddens = like.new_zeros(seq_len + 1, batch, hidden)  # h_0 .. h_T
+    def __init__(self, like, seq_len, batch, hidden, zeroed=True):
+        # Static buffers start zeroed, so that the warm-up run before a capture computes on numbers; every buffer is
+        # written before it is read, so per call they need not be.
+        new = like.new_zeros if zeroed else like.new_empty
+        self.x_proj = new(4, seq_len * batch, hidden)
+        self.w_hh_t = new(4, hidden, hidden)
+        self.hiddens = new(seq_len + 1, batch, hidden)  # h_0 .. h_T
         self.minus_one = like.new_full((), -1.0)
-        self.step_gates = like.new_zeros(seq_len, 4, batch, hidden)  # i, f, g, o of every step (g itself, not σ)
-        self.cells = like.new_zeros(seq_len + 1, batch, hidden)  # c_0 .. c_T
-        self.tanh_cells = like.new_zeros(seq_len, batch, hidden)  # tanh c_1 .. tanh c_T
-        self.in_times_cell = like.new_zeros(seq_len, batch, hidden)  # i g
-        self.dz_factors = like.new_zeros(seq_len, 4, batch, hidden)
-        self.dc_from_dh = like.new_zeros(seq_len, batch, hidden)
+        self.step_gates = new(seq_len, 4, batch, hidden)  # i, f, g, o of every step (g itself, not σ)
+        self.cells = new(seq_len + 1, batch, hidden)  # c_0 .. c_T
+        self.tanh_cells = new(seq_len, batch, hidden)  # tanh c_1 .. tanh c_T
+        self.in_times_cell = new(seq_len, batch, hidden)  # i g
+        self.dz_factors = new(seq_len, 4, batch, hidden)
+        self.dc_from_dh = new(seq_len, batch, hidden)
 
     def first_cell(self):
         return self.cells[0]
@@ -231,10 +237,17 @@ def layer_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, needs_grad:
             allocate, run = (lambda: ForwardBuffers.static(x, seq_len, batch, hidden)), forward_steps
         static = loop_graphs.loop_for("forward", x, (seq_len, batch, hidden, needs_grad), allocate, run)
     if static is None:
-        buffers = ForwardBuffers(x, seq_len, batch, hidden, needs_grad, minus_one)
-        _write_forward_inputs(buffers, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, g_doubler)
-        forward_steps(buffers)
-        workspace.give_back(buffers.x_proj)
+        if needs_grad and loop_graphs.recording(x):
+            # A caller is capturing its own graph of the step: these kernels are recorded, not launched one by one,
+            # so the forward takes the graph's variant, the backward's factors in bulk after the loop.
+            buffers = GraphForwardBuffers(x, seq_len, batch, hidden, zeroed=False)
+            _write_forward_inputs(buffers, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, g_doubler)
+            forward_steps_then_factors(buffers)
+        else:
+            buffers = ForwardBuffers(x, seq_len, batch, hidden, needs_grad, minus_one)
+            _write_forward_inputs(buffers, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, g_doubler)
+            forward_steps(buffers)
+            workspace.give_back(buffers.x_proj)
         hiddens, final_cell, factors = buffers.hiddens, buffers.final_cell().clone(), buffers.saved_factors()
     else:
         # The static buffers serve every call of this shape: one call at a time writes its inputs, replays and
