@@ -12,8 +12,8 @@ Rules that keep it correct:
   shapes never repeat never pay for a capture;
 - at most ``MAX_LOOPS`` loops are kept; beyond it the least recently used is dropped with its buffers and graph;
 - nothing is captured or replayed while the caller's stream is itself capturing (a user capturing a whole training
-  step gets the layer's kernels recorded into their own graph: ``recording``), while tracing, or once ``set_enabled(False)`` or the
-  environment variable ``LSTM_BENCH_CUDA_GRAPHS=0`` has turned it off;
+  step gets the layer's kernels recorded into their own graph: ``recording``), while tracing, or once
+  ``set_enabled(False)`` or the environment variable ``LSTM_BENCH_CUDA_GRAPHS=0`` has turned it off;
 - static buffers are shared by every caller with the same key (the layers of a stack, later calls, other threads
   on the same stream): a call holds the loop's lock from writing its inputs until its results are copied out, and
   the stream in the key orders one call's kernels after another's.
