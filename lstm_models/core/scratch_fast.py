@@ -309,11 +309,14 @@ class BackwardBuffers:
     @classmethod
     def static(cls, like, seq_len, batch, hidden, has_grad_output):
         buffers = cls()
-        buffers.dz_factors = like.new_zeros(seq_len, 4, batch, hidden)
+        # One buffer for the factors copied in and the gate gradients made from them: each step's gradients overwrite
+        # its own factors element for element, which nothing reads again (the factors are a gate-major view of it).
+        # On the eager path the saved factors stay as they are, for a graph kept for another backward.
+        buffers.grad_gates = like.new_zeros(seq_len, batch, 4, hidden)
+        buffers.dz_factors = buffers.grad_gates.transpose(1, 2)  # (T, 4, B, H)
         buffers.dc_from_dh, buffers.forget = like.new_zeros(2, seq_len, batch, hidden).unbind(0)
         buffers.weight_hh = like.new_zeros(4 * hidden, hidden)
         buffers.grad_output = like.new_zeros(seq_len, batch, hidden) if has_grad_output else None
-        buffers.grad_gates = like.new_zeros(seq_len, batch, 4, hidden)
         buffers.dh, buffers.dc, buffers.dh_before = like.new_zeros(3, batch, hidden).unbind(0)
         return buffers
 
