@@ -26,7 +26,7 @@ cost of slicing inside the loop is larger than the arithmetic. docs/scratch_fast
 On CUDA each time loop is, from the second call of a shape on, a CUDA graph replayed on static buffers
 (``loop_graphs``): eagerly the host's cost of launching a step's small kernels, not the GPU, sets the pace there.
 In a graph the forward computes the backward's factors after its loop, over all steps at once
-(``forward_steps_then_factors``): there, fewer kernels beat kernels on data in cache. The same holds inside a
+(``forward_steps_keeping_states``, then ``factors_after_loop``): there, fewer kernels beat kernels on data in cache. The same holds inside a
 caller's own capture of a whole step, where the layer's kernels are recorded into the caller's graph. The
 arithmetic is the same.
 
@@ -162,14 +162,14 @@ def forward_steps(buffers: ForwardBuffers) -> None:
 class GraphForwardBuffers:
     """Buffers of a forward that a backward will follow, for a loop in a CUDA graph (static, for a loop replayed here,
     or per call, inside a caller's own capture): every step's gates, cell state and tanh of it are kept, and the
-    backward's factors are computed from them after the loop.
+    backward's factors are computed from them after the loop (``factors_after_loop``), straight into the call's own
+    buffers, so that no static copy of them is kept.
 
     Why not per step, as ``forward_steps`` does: in a graph a kernel costs the GPU's few microseconds and no Python,
     so five per-step kernels (500 at T = 100) cost more than seven over all steps. Eagerly on CPU the balance is the
     other way at the tutorial's sizes (design note, rows 13 and 20). The arithmetic is the same."""
 
-    __slots__ = ("x_proj", "w_hh_t", "hiddens", "minus_one", "step_gates", "cells", "tanh_cells", "in_times_cell",
-                 "dz_factors", "dc_from_dh")
+    __slots__ = ("x_proj", "w_hh_t", "hiddens", "minus_one", "step_gates", "cells", "tanh_cells", "in_times_cell")
 
     def __init__(self, like, seq_len, batch, hidden, zeroed=True):
         # Static buffers start zeroed, so that the warm-up run before a capture computes on numbers; every buffer is
@@ -183,8 +183,6 @@ class GraphForwardBuffers:
         self.cells = new(seq_len + 1, batch, hidden)  # c_0 .. c_T
         self.tanh_cells = new(seq_len, batch, hidden)  # tanh c_1 .. tanh c_T
         self.in_times_cell = new(seq_len, batch, hidden)  # i g
-        self.dz_factors = new(seq_len, 4, batch, hidden)
-        self.dc_from_dh = new(seq_len, batch, hidden)
 
     def first_cell(self):
         return self.cells[0]
@@ -192,13 +190,10 @@ class GraphForwardBuffers:
     def final_cell(self):
         return self.cells[-1]
 
-    def saved_factors(self):
-        return self.dz_factors, self.dc_from_dh, self.step_gates[:, FORGET]
 
-
-def forward_steps_then_factors(buffers: GraphForwardBuffers) -> None:
-    """The forward's time loop with seven kernels per step, then the backward's factors over all steps at once:
-    the same values as ``forward_steps`` computes step by step."""
+def forward_steps_keeping_states(buffers: GraphForwardBuffers) -> None:
+    """The forward's time loop with seven kernels per step, keeping every step's gates and states for
+    ``factors_after_loop``."""
     seq_len, batch, hidden = buffers.hiddens.shape[0] - 1, buffers.hiddens.shape[1], buffers.hiddens.shape[2]
     x_proj_steps = buffers.x_proj.view(4, seq_len, batch, hidden).unbind(1)
     hidden_steps_per_gate = buffers.hiddens.unsqueeze(1).expand(seq_len + 1, 4, batch, hidden).unbind(0)
@@ -212,14 +207,25 @@ def forward_steps_then_factors(buffers: GraphForwardBuffers) -> None:
         torch.addcmul(buffers.in_times_cell[t], forget_gate, buffers.cells[t], out=buffers.cells[t + 1])
         torch.tanh(buffers.cells[t + 1], out=buffers.tanh_cells[t])
         torch.mul(out_gate, buffers.tanh_cells[t], out=buffers.hiddens[t + 1])
-    factors = buffers.dz_factors
+
+
+def factors_after_loop(buffers: GraphForwardBuffers, like: torch.Tensor):
+    """What the backward needs, from the states ``forward_steps_keeping_states`` kept: the same values as
+    ``forward_steps`` computes step by step, in seven kernels over all steps, written into new buffers of the call's
+    own (from the workspace pool). After a replay these are launched outside the graph, while the caller still holds
+    the loop: a static copy of them would only be copied out again."""
+    seq_len, batch, hidden = buffers.tanh_cells.shape
+    gates = buffers.step_gates
+    factors = workspace.take((seq_len, 4, batch, hidden), like)
     torch.addcmul(gates, gates, gates, value=-1, out=factors)  # σ (1 - σ) (g's slot overwritten below)
     factors[:, IN].mul_(gates[:, CELL])  # i(1-i) g
     factors[:, FORGET].mul_(buffers.cells[:-1])  # f(1-f) c_{t-1}
     factors[:, OUT].mul_(buffers.tanh_cells)  # o(1-o) tanh c_t
     torch.addcmul(gates[:, IN], buffers.in_times_cell, gates[:, CELL], value=-1, out=factors[:, CELL])  # i (1 - g²)
-    torch.addcmul(gates[:, OUT], buffers.hiddens[1:], buffers.tanh_cells, value=-1,
-                  out=buffers.dc_from_dh)  # o (1 - tanh²c)
+    dc_from_dh = torch.addcmul(gates[:, OUT], buffers.hiddens[1:], buffers.tanh_cells, value=-1,
+                               out=workspace.take((seq_len, batch, hidden), like))  # o (1 - tanh²c)
+    forget = workspace.take((seq_len, batch, hidden), like).copy_(gates[:, FORGET])
+    return factors, dc_from_dh, forget
 
 
 def layer_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, needs_grad: bool):
@@ -232,7 +238,7 @@ def layer_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, needs_grad:
     static = None
     if loop_graphs.may_replay(x):
         if needs_grad:
-            allocate, run = (lambda: GraphForwardBuffers(x, seq_len, batch, hidden)), forward_steps_then_factors
+            allocate, run = (lambda: GraphForwardBuffers(x, seq_len, batch, hidden)), forward_steps_keeping_states
         else:
             allocate, run = (lambda: ForwardBuffers.static(x, seq_len, batch, hidden)), forward_steps
         static = loop_graphs.loop_for("forward", x, (seq_len, batch, hidden, needs_grad), allocate, run)
@@ -242,22 +248,23 @@ def layer_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, needs_grad:
             # so the forward takes the graph's variant, the backward's factors in bulk after the loop.
             buffers = GraphForwardBuffers(x, seq_len, batch, hidden, zeroed=False)
             _write_forward_inputs(buffers, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, g_doubler)
-            forward_steps_then_factors(buffers)
+            forward_steps_keeping_states(buffers)
+            factors = factors_after_loop(buffers, x)
         else:
             buffers = ForwardBuffers(x, seq_len, batch, hidden, needs_grad, minus_one)
             _write_forward_inputs(buffers, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, g_doubler)
             forward_steps(buffers)
             workspace.give_back(buffers.x_proj)
-        hiddens, final_cell, factors = buffers.hiddens, buffers.final_cell().clone(), buffers.saved_factors()
+            factors = buffers.saved_factors()
+        hiddens, final_cell = buffers.hiddens, buffers.final_cell().clone()
     else:
-        # The static buffers serve every call of this shape: one call at a time writes its inputs, replays and
-        # copies out what it returns or saves (threads may share a stream).
+        # The static buffers serve every call of this shape: one call at a time writes its inputs, replays, copies
+        # out what it returns and launches what it saves (threads may share a stream).
         with static as buffers:
             _write_forward_inputs(buffers, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, g_doubler)
             static.replay()
             hiddens, final_cell = buffers.hiddens.clone(), buffers.final_cell().clone()
-            factors = (tuple(workspace.take(factor.shape, x).copy_(factor) for factor in buffers.saved_factors())
-                       if needs_grad else None)
+            factors = factors_after_loop(buffers, x) if needs_grad else None
     saved = (x, weight_ih, weight_hh, hiddens, *factors) if needs_grad else None
     return hiddens[1:], hiddens[seq_len].clone(), final_cell, saved  # (T, B, H), (B, H), (B, H)
 
