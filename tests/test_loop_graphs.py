@@ -53,6 +53,11 @@ def _fresh_run(module, case: ParityCase, device: str, seed: int) -> dict:
     return run_case(module, case, torch.float64, device, seed)
 
 
+def _sequence(case: ParityCase, device: str, generator: torch.Generator | None = None) -> torch.Tensor:
+    """A float64 input sequence (T, B, I) of ``case``'s sizes on ``device``."""
+    return torch.randn(case.seq_len, case.batch, case.input_size, generator=generator, dtype=torch.float64).to(device)
+
+
 def _parameter_grads(module) -> dict:
     return {name: param.grad for name, param in module.named_parameters()}
 
@@ -82,11 +87,9 @@ def test_replayed_steps_match_native_call_after_call(replaying, case, device):
 def test_two_forwards_before_one_backward(replaying, device):
     # Gradient accumulation over two batches in one graph: the second forward replays the same static buffers
     # before the first call's backward runs, so each call must have copied out what its backward needs.
-    case = TWO_LAYERS
-    native, fast = _pair(case, device)
+    native, fast = _pair(TWO_LAYERS, device)
     generator = torch.Generator().manual_seed(3)
-    inputs = [torch.randn(case.seq_len, case.batch, case.input_size, generator=generator, dtype=torch.float64)
-              .to(device) for _ in range(2)]
+    inputs = [_sequence(TWO_LAYERS, device, generator) for _ in range(2)]
     for module in (native, fast):
         for _ in range(2):  # a first, eager call, so that the calls below replay
             module(inputs[0])[0].sum().backward()
@@ -99,9 +102,8 @@ def test_two_forwards_before_one_backward(replaying, device):
 @pytest.mark.parametrize("device", DEVICES)
 def test_only_outputs_used_in_part_replay_correctly(replaying, device):
     # Without a gradient for the output sequence the backward loop is another variant, captured on its own.
-    case = TWO_LAYERS
-    native, fast = _pair(case, device)
-    x = torch.randn(case.seq_len, case.batch, case.input_size, dtype=torch.float64, device=device)
+    native, fast = _pair(TWO_LAYERS, device)
+    x = _sequence(TWO_LAYERS, device)
     for module in (native, fast):
         for _ in range(3):
             module.zero_grad(set_to_none=True)
@@ -114,9 +116,8 @@ def test_only_outputs_used_in_part_replay_correctly(replaying, device):
 def test_inference_then_no_grad_calls_share_a_loop(replaying, device):
     # A loop first captured under inference mode (Lightning's validation) serves later calls outside it: its
     # buffers must be ordinary tensors, which inference tensors are not.
-    case = TWO_LAYERS
-    native, fast = _pair(case, device)
-    x = torch.randn(case.seq_len, case.batch, case.input_size, dtype=torch.float64, device=device)
+    native, fast = _pair(TWO_LAYERS, device)
+    x = _sequence(TWO_LAYERS, device)
     with torch.inference_mode():
         for _ in range(2):
             fast(x)
@@ -160,7 +161,7 @@ def test_environment_variable_turns_it_off():
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("case", ["two_layers_initial_state", "three_layers_no_bias", "unbatched"])
 def test_gradcheck_with_replaying(replaying, case, device):
-    # gradcheck calls the module hundreds of times with one shape: nearly every call replays.
+    # gradcheck calls the module many times with one shape: nearly every call replays.
     test_scratch_fast.test_gradcheck_over_input_state_and_weights(case, device)
     assert loop_graphs.captured_count() >= 2
 

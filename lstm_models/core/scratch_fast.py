@@ -390,7 +390,8 @@ class LSTMLayerFunction(torch.autograd.Function):
             buffers.dz_factors, buffers.dc_from_dh, buffers.forget = dz_factors, dc_from_dh, forget
             buffers.weight_hh, buffers.grad_output, buffers.dh, buffers.dc = weight_hh, grad_output, dh, dc
             # dz of every step, filled backwards, gate-minor (T, B, 4, H) so that one step's dz is a (B, 4H) matrix
-            # and dh_{t-1} = dz W_hh is a single product (four products of a quarter the size run slower).
+            # and dh_{t-1} = dz W_hh is a single call (four gates' products in one bmm ran faster alone, but the
+            # additions they need cost the tutorial's sizes more: design note, row 26).
             buffers.grad_gates = workspace.take((seq_len, batch, 4, hidden), x)  # given back at the end
             buffers.dh_before = x.new_empty(batch, hidden)  # dh_{t-1}, written by the step's product
             backward_steps(buffers)
