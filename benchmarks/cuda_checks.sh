@@ -9,7 +9,8 @@
 #    that the spread between two runs of the same code is on record beside the ratios, and once more with
 #    scratch_fast's in-layer CUDA graphs turned off (LSTM_BENCH_CUDA_GRAPHS=0), every kernel launched eagerly;
 # 3. a training step called as usual and replayed as one CUDA graph at medium and large
-#    (benchmarks/cuda_graph_step.py), with PyTorch's TF32 defaults, with TF32 off and with TF32 on;
+#    (benchmarks/cuda_graph_step.py), with PyTorch's TF32 defaults, with TF32 off and with TF32 on, and once with
+#    scratch_fast's forward on its own element-wise kernels instead of PyTorch's fused cell (LSTM_BENCH_FUSED_CELL=0);
 # 4. the peak memory of the first training step on CUDA, and of the third (the loop's steady state: what the first
 #    two left allocated, such as library workspaces and scratch_fast's static buffers, plus the step's own need).
 #
@@ -40,7 +41,8 @@ stage machine 60 bash -c "nvidia-smi --query-gpu=name,driver_version,memory.tota
     --format=csv; $python -c 'import torch; print(torch.__version__, torch.version.cuda, \
     torch.backends.cudnn.version(), torch.cuda.get_device_name())'"
 stage cuda-tests 240 "$python" -m pytest -q -m cuda -p no:cacheprovider \
-    tests/test_parity.py tests/test_scratch_fast.py tests/test_loop_graphs.py tests/test_benchmark_tools.py
+    tests/test_parity.py tests/test_scratch_fast.py tests/test_loop_graphs.py tests/test_fused_cell_forward.py \
+    tests/test_benchmark_tools.py
 if [ "$failed" != 0 ]; then  # correctness before speed: nothing is timed on a device where a check failed
     echo "=== stopped: a CUDA test failed, nothing timed ($(date -u +%H:%M:%S) UTC)" | tee -a "$log"
     exit 1
@@ -57,6 +59,9 @@ for run in 1 2 eager; do
             stage "graph-$shape-tf32-$tf32" 180 "$python" -m benchmarks.cuda_graph_step \
                 --impls native,scratch_fast,scratch --shape "$shape" --rounds 30 --tf32 "$tf32"
         done
+        # scratch_fast's forward with its own element-wise kernels instead of PyTorch's fused cell, for comparison
+        stage "graph-$shape-hand-written-cell" 180 env LSTM_BENCH_FUSED_CELL=0 "$python" -m benchmarks.cuda_graph_step \
+            --impls native,scratch_fast --shape "$shape" --rounds 30 --tf32 default
     done
 done
 stage memory 300 "$python" -m pytest -q -p no:cacheprovider benchmarks/test_peak_memory.py --benchmark-only \

@@ -25,10 +25,12 @@ cost of slicing inside the loop is larger than the arithmetic. docs/scratch_fast
 
 On CUDA each time loop is, from the second call of a shape on, a CUDA graph replayed on static buffers
 (``loop_graphs``): eagerly the host's cost of launching a step's small kernels, not the GPU, sets the pace there.
-In a graph the forward computes the backward's factors after its loop, over all steps at once
-(``forward_steps_keeping_states``, then ``factors_after_loop``): there, fewer kernels beat kernels on data in cache. The same holds inside a
-caller's own capture of a whole step, where the layer's kernels are recorded into the caller's graph. The
-arithmetic is the same.
+The CUDA forward runs each step's cell as one kernel, PyTorch's fused LSTM cell (``fused_cell_forward``), and
+computes the backward's factors after its loop, over all steps at once. With that kernel turned off
+(``LSTM_BENCH_FUSED_CELL=0``) it runs the kernels below, in a graph with the factors also in bulk after the loop
+(``forward_steps_keeping_states``, then ``factors_after_loop``): there, fewer kernels beat kernels on data in
+cache. The same holds inside a caller's own capture of a whole step, where the layer's kernels are recorded into
+the caller's graph. The arithmetic is the same.
 
 Notation (nn.LSTM's gate order i, f, g, o): z = x W_ih^T + h W_hh^T + b, i = σ(z_i), f = σ(z_f), g = tanh(z_g),
 o = σ(z_o), c_t = f c_{t-1} + i g, h_t = o tanh(c_t). With dh_t the total gradient reaching h_t and dc_t that
@@ -41,7 +43,7 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import once_differentiable
 
-from . import loop_graphs, workspace
+from . import fused_cell_forward, loop_graphs, workspace
 from .contract import LSTMParameters
 
 
@@ -231,6 +233,8 @@ def factors_after_loop(buffers: GraphForwardBuffers, like: torch.Tensor):
 def layer_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, needs_grad: bool):
     """One layer's forward: x (T, B, I), h0/c0 (B, H), biases (4H,) or None -> output (T, B, H), h_n (B, H),
     c_n (B, H), and what the backward needs (None unless ``needs_grad``)."""
+    if fused_cell_forward.used_for(x):  # CUDA: each step's cell in one kernel of PyTorch's own
+        return fused_cell_forward.layer_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, needs_grad)
     seq_len, batch, input_size = x.shape
     hidden = h0.shape[1]
     g_doubler, minus_one = _gate_constants(x)

@@ -1,0 +1,130 @@
+"""scratch_fast's CUDA forward through PyTorch's fused LSTM cell (``lstm_models.core.fused_cell_forward``) gives
+nn.LSTM's results, and its backward (scratch_fast's own) nn.LSTM's gradients.
+
+On CUDA the tests run the kernel itself. On CPU, where it does not exist, ``EMULATE_ON_CPU`` runs the same loop with
+the cell in plain tensor operations: that checks the loop, the chunked stacking, the layout and the backward's
+factors on any machine, and a CUDA test checks the emulation against the kernel.
+"""
+
+import pytest
+import torch
+
+from lstm_models.core import fused_cell_forward, loop_graphs
+from lstm_models.core.parity import PARITY_CASES, build_like_native, compare_with_native, fits
+from tests.conftest import DEVICES, needs_cuda
+from tests.test_loop_graphs import TWO_LAYERS, _fresh_run, _pair, _tolerance
+from tests.test_parity import assert_same_results
+from tests import test_scratch_fast  # a module, not its test: imported by name it would be collected twice
+
+
+@pytest.fixture
+def fused(monkeypatch):
+    """The fused path on, on CPU too (emulated); the in-layer graphs off unless a test turns them on."""
+    monkeypatch.setattr(fused_cell_forward, "EMULATE_ON_CPU", True)
+    monkeypatch.setattr(fused_cell_forward, "_enabled", True)
+    was_enabled = loop_graphs.enabled()
+    loop_graphs.set_enabled(False)
+    yield
+    loop_graphs.set_enabled(was_enabled)
+    loop_graphs.clear()
+
+
+@pytest.fixture
+def short_chunks(monkeypatch):
+    """Chunks of 4 steps: the parity cases' sequences (1 to 60 steps) end in whole and in partial chunks."""
+    monkeypatch.setattr(fused_cell_forward, "CHUNK", 4)
+
+
+def test_used_on_cpu_only_when_emulated(monkeypatch):
+    x = torch.zeros(2, 3, 4)
+    assert not fused_cell_forward.used_for(x)
+    monkeypatch.setattr(fused_cell_forward, "EMULATE_ON_CPU", True)
+    assert fused_cell_forward.used_for(x)
+    monkeypatch.setattr(fused_cell_forward, "_enabled", False)
+    assert not fused_cell_forward.used_for(x)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("case", [case for case in PARITY_CASES if fits("scratch_fast", case)],
+                         ids=lambda case: case.name)
+def test_matches_native_in_float64(fused, short_chunks, case, device):
+    got, want = compare_with_native("scratch_fast", case, dtype=torch.float64, device=device)
+    assert_same_results(got, want, case, _tolerance(device), device)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("case", ["two_layers_initial_state", "three_layers_no_bias", "unbatched"])
+def test_gradcheck(fused, short_chunks, case, device):
+    test_scratch_fast.test_gradcheck_over_input_state_and_weights(case, device)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_replayed_call_after_call(fused, short_chunks, monkeypatch, device):
+    # Calls 1 eager, 2 capture and replay, 3 and 4 replay, each with new inputs; on CPU the "replay" re-runs the loop
+    # on its static buffers (loop_graphs.REPLAY_ON_CPU).
+    monkeypatch.setattr(loop_graphs, "REPLAY_ON_CPU", True)
+    loop_graphs.set_enabled(True)
+    loop_graphs.clear()
+    case = TWO_LAYERS
+    native, fast = _pair(case, device)
+    for seed in range(4):
+        assert_same_results(_fresh_run(fast, case, device, seed), _fresh_run(native, case, device, seed), case,
+                            _tolerance(device), device)
+    assert loop_graphs.captured_count() == 2  # the forward's fused loop and the backward's loop, shared by 2 layers
+    with torch.no_grad():  # an inference call: its own loop, without the states a backward needs
+        x = torch.randn(case.seq_len, case.batch, case.input_size, dtype=torch.float64, device=device)
+        for _ in range(3):
+            _assert_same_inference(fast(x), native(x), device)
+    assert loop_graphs.captured_count() == 3
+
+
+def _assert_same_inference(got, want, device: str) -> None:
+    """Output, h_n and c_n of an inference call."""
+    (got_output, (got_h, got_c)), (want_output, (want_h, want_c)) = got, want
+    for name, got_tensor, want_tensor in (("output", got_output, want_output), ("h_n", got_h, want_h),
+                                          ("c_n", got_c, want_c)):
+        torch.testing.assert_close(got_tensor, want_tensor, **_tolerance(device), msg=name)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("case", ["initial_state", "long_sequence", "toy"])
+def test_inference_matches_native(fused, short_chunks, case, device):
+    case = next(c for c in PARITY_CASES if c.name == case)
+    native, fast = _pair(case, device)
+    x = torch.randn(case.seq_len, case.batch, case.input_size, dtype=torch.float64, device=device)
+    state = None
+    if case.initial_state:
+        state = tuple(torch.randn(case.num_layers, case.batch, case.hidden_size, dtype=torch.float64,
+                                  device=device) for _ in range(2))
+    with torch.no_grad():
+        _assert_same_inference(fast(x, state), native(x, state), device)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_turned_off_the_forward_runs_the_hand_written_kernels(fused, monkeypatch, device):
+    calls = []
+    monkeypatch.setattr(fused_cell_forward, "forward_steps", lambda buffers: calls.append(buffers))
+    fused_cell_forward.set_enabled(False)
+    case = TWO_LAYERS
+    got, want = compare_with_native("scratch_fast", case, dtype=torch.float64, device=device)
+    assert_same_results(got, want, case, _tolerance(device), device)
+    assert calls == []
+
+
+@needs_cuda
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_the_emulation_computes_what_the_kernel_computes(dtype):
+    generator = torch.Generator().manual_seed(3)
+    batch, hidden = 5, 7
+    input_gates, hidden_gates = (torch.randn(batch, 4 * hidden, generator=generator, dtype=dtype).cuda()
+                                 for _ in range(2))
+    cell = torch.randn(batch, hidden, generator=generator, dtype=dtype).cuda()
+    kernel = fused_cell_forward._FUSED_CELL.default(input_gates, hidden_gates, cell)
+    emulated = fused_cell_forward._cell_in_plain_ops(input_gates, hidden_gates, cell)
+    for got, want in zip(emulated, kernel):
+        torch.testing.assert_close(got, want)
+
+
+@needs_cuda
+def test_cuda_uses_the_kernel_by_default():
+    assert fused_cell_forward.used_for(torch.zeros(1, device="cuda")) == fused_cell_forward.enabled()
