@@ -109,8 +109,9 @@ def forward_steps(buffers: FusedForwardBuffers) -> None:
         for t in range(start, stop):
             hidden, cell, activated = _cell(x_proj_steps[t], torch.mm(hidden, weight_hh_t), cell)
             hiddens.append(hidden)
-            cells.append(cell)
-            gates.append(activated)
+            if keep_states:  # else each step's cell state and gates are freed as the next step begins
+                cells.append(cell)
+                gates.append(activated)
         torch.stack(hiddens, out=buffers.hiddens[start + 1:stop + 1])
         if keep_states:
             torch.stack(cells, out=buffers.cells[start + 1:stop + 1])
