@@ -111,6 +111,24 @@ def test_turned_off_the_forward_runs_the_hand_written_kernels(fused, monkeypatch
     assert calls == []
 
 
+@pytest.mark.parametrize("device", DEVICES)
+def test_an_exported_program_keeps_plain_operations(fused, monkeypatch, device):
+    # torch.export traces the layer without autograd; the program it makes must run on any device, so the fused
+    # kernel (CUDA's only) stays out of it, while calls outside the trace still use it.
+    calls = []
+    real_forward_steps = fused_cell_forward.forward_steps
+    monkeypatch.setattr(fused_cell_forward, "forward_steps", lambda buffers: calls.append(real_forward_steps(buffers)))
+    case = TWO_LAYERS
+    native, fast = _pair(case, device)
+    x = torch.randn(case.seq_len, case.batch, case.input_size, dtype=torch.float64, device=device)
+    exported = torch.export.export(fast, (x,))
+    assert calls == [] and "_thnn_fused_lstm_cell" not in str(exported.graph)
+    with torch.no_grad():
+        _assert_same_inference(exported.module()(x), native(x), device)
+        fast(x)
+    assert len(calls) == case.num_layers
+
+
 @needs_cuda
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_the_emulation_computes_what_the_kernel_computes(dtype):

@@ -55,10 +55,13 @@ def enabled() -> bool:
 
 def used_for(like: torch.Tensor) -> bool:
     """Whether the forward for ``like`` runs through the fused cell: on CUDA when PyTorch has the kernel and it is
-    turned on; on CPU only in tests (``EMULATE_ON_CPU``). Cheap: called on every CPU call too."""
+    turned on; on CPU only in tests (``EMULATE_ON_CPU``). Never while tracing: a program exported on CUDA (MLflow's
+    pt2 format, say) keeps plain operations that every device runs. Cheap: called on every CPU call too."""
     if like.is_cuda:
-        return _enabled and _FUSED_CELL is not None
-    return EMULATE_ON_CPU and _enabled
+        wanted = _enabled and _FUSED_CELL is not None
+    else:
+        wanted = EMULATE_ON_CPU and _enabled
+    return wanted and not (torch.compiler.is_compiling() or torch.compiler.is_exporting())
 
 
 def _cell_in_plain_ops(input_gates, hidden_gates, cell):
