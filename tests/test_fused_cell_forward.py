@@ -12,7 +12,8 @@ import torch
 from lstm_models.core import fused_cell_forward, loop_graphs
 from lstm_models.core.parity import PARITY_CASES, build_like_native, compare_with_native, fits
 from tests.conftest import DEVICES, needs_cuda
-from tests.test_loop_graphs import TWO_LAYERS, _fresh_run, _pair, _tolerance
+from lstm_models.core.factory import lstm_inputs
+from tests.test_loop_graphs import TWO_LAYERS, _fresh_run, _pair, _sequence, _tolerance
 from tests.test_parity import assert_same_results
 from tests import test_scratch_fast  # a module, not its test: imported by name it would be collected twice
 
@@ -72,7 +73,7 @@ def test_replayed_call_after_call(fused, short_chunks, monkeypatch, device):
                             _tolerance(device), device)
     assert loop_graphs.captured_count() == 2  # the forward's fused loop and the backward's loop, shared by 2 layers
     with torch.no_grad():  # an inference call: its own loop, without the states a backward needs
-        x = torch.randn(case.seq_len, case.batch, case.input_size, dtype=torch.float64, device=device)
+        x = _sequence(case, device)
         for _ in range(3):
             _assert_same_inference(fast(x), native(x), device)
     assert loop_graphs.captured_count() == 3
@@ -91,11 +92,9 @@ def _assert_same_inference(got, want, device: str) -> None:
 def test_inference_matches_native(fused, short_chunks, case, device):
     case = next(c for c in PARITY_CASES if c.name == case)
     native, fast = _pair(case, device)
-    x = torch.randn(case.seq_len, case.batch, case.input_size, dtype=torch.float64, device=device)
-    state = None
-    if case.initial_state:
-        state = tuple(torch.randn(case.num_layers, case.batch, case.hidden_size, dtype=torch.float64,
-                                  device=device) for _ in range(2))
+    x, state = lstm_inputs(case.seq_len, case.batch, case.input_size, case.hidden_size, case.num_layers, seed=0,
+                           dtype=torch.float64, device=device)
+    state = state if case.initial_state else None
     with torch.no_grad():
         _assert_same_inference(fast(x, state), native(x, state), device)
 
@@ -120,7 +119,7 @@ def test_an_exported_program_keeps_plain_operations(fused, monkeypatch, device):
     monkeypatch.setattr(fused_cell_forward, "forward_steps", lambda buffers: calls.append(real_forward_steps(buffers)))
     case = TWO_LAYERS
     native, fast = _pair(case, device)
-    x = torch.randn(case.seq_len, case.batch, case.input_size, dtype=torch.float64, device=device)
+    x = _sequence(case, device)
     exported = torch.export.export(fast, (x,))
     assert calls == [] and "_thnn_fused_lstm_cell" not in str(exported.graph)
     with torch.no_grad():

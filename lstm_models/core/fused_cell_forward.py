@@ -29,10 +29,10 @@ import os
 
 import torch
 
-from . import loop_graphs, workspace
+from . import backward_factors, loop_graphs
+from .backward_factors import CELL, IN, OUT  # nn.LSTM's gate order, as the fused kernel lays out its gates
+from .tracing import tracing
 
-# nn.LSTM's gate order, as the fused kernel lays out its gates.
-IN, FORGET, CELL, OUT = range(4)
 # Steps whose results are kept before being stacked into the call's buffers: 3 kernels per chunk, against 2 per
 # step; a chunk of (B, 6H) results (12 MB at B = 64, H = 512) alive at once.
 CHUNK = 16
@@ -61,7 +61,7 @@ def used_for(like: torch.Tensor) -> bool:
         wanted = _enabled and _FUSED_CELL is not None
     else:
         wanted = EMULATE_ON_CPU and _enabled
-    return wanted and not (torch.compiler.is_compiling() or torch.compiler.is_exporting())
+    return wanted and not tracing()
 
 
 def _cell_in_plain_ops(input_gates, hidden_gates, cell):
@@ -74,10 +74,6 @@ def _cell_in_plain_ops(input_gates, hidden_gates, cell):
     return out_gate * next_cell.tanh(), next_cell, activated.view(batch, -1)
 
 
-def _cell(input_gates, hidden_gates, cell):
-    if input_gates.is_cuda:
-        return _FUSED_CELL.default(input_gates, hidden_gates, cell)
-    return _cell_in_plain_ops(input_gates, hidden_gates, cell)
 
 
 class FusedForwardBuffers:
@@ -103,6 +99,7 @@ def forward_steps(buffers: FusedForwardBuffers) -> None:
     ``buffers`` (the hidden states always; the cell states and gates when a backward follows)."""
     seq_len = buffers.x_proj.shape[0]
     keep_states = buffers.gates is not None
+    cell_step = _FUSED_CELL.default if buffers.x_proj.is_cuda else _cell_in_plain_ops
     x_proj_steps = buffers.x_proj.unbind(0)  # T views (B, 4H)
     weight_hh_t = buffers.weight_hh.t()
     hidden, cell = buffers.hiddens[0], buffers.cells[0]
@@ -110,7 +107,7 @@ def forward_steps(buffers: FusedForwardBuffers) -> None:
         stop = min(start + CHUNK, seq_len)
         hiddens, cells, gates = [], [], []
         for t in range(start, stop):
-            hidden, cell, activated = _cell(x_proj_steps[t], torch.mm(hidden, weight_hh_t), cell)
+            hidden, cell, activated = cell_step(x_proj_steps[t], torch.mm(hidden, weight_hh_t), cell)
             hiddens.append(hidden)
             if keep_states:  # else each step's cell state and gates are freed as the next step begins
                 cells.append(cell)
@@ -124,22 +121,13 @@ def forward_steps(buffers: FusedForwardBuffers) -> None:
 
 
 def factors_from_gates(buffers: FusedForwardBuffers, like: torch.Tensor):
-    """What ``scratch_fast``'s backward needs, as its hand-written forward saves it: (dz_factors (T, 4, B, H),
-    o (1 - tanh²c) (T, B, H), f (T, B, H)), from the activated gates and the states, over all steps at once."""
+    """What ``scratch_fast``'s backward needs, as its hand-written forward saves it, from the activated gates and the
+    states (``backward_factors``), over all steps at once."""
     seq_len, batch, hidden = buffers.hiddens.shape[0] - 1, buffers.hiddens.shape[1], buffers.hiddens.shape[2]
     gates = buffers.gates.view(seq_len, batch, 4, hidden).transpose(1, 2)  # (T, 4, B, H), a gate-major view
-    in_gate, forget_gate, cell_gate, out_gate = gates.unbind(1)
-    tanh_cells = torch.tanh(buffers.cells[1:])
-    factors = workspace.take((seq_len, 4, batch, hidden), like)
-    torch.addcmul(gates, gates, gates, value=-1, out=factors)  # σ (1 - σ) (g's slot overwritten below)
-    factors[:, IN].mul_(cell_gate)  # i(1-i) g
-    factors[:, FORGET].mul_(buffers.cells[:-1])  # f(1-f) c_{t-1}
-    factors[:, OUT].mul_(tanh_cells)  # o(1-o) tanh c_t
-    torch.addcmul(in_gate, in_gate, cell_gate.square(), value=-1, out=factors[:, CELL])  # i (1 - g²)
-    dc_from_dh = torch.addcmul(out_gate, buffers.hiddens[1:], tanh_cells, value=-1,
-                               out=workspace.take((seq_len, batch, hidden), like))  # o (1 - tanh²c)
-    forget = workspace.take((seq_len, batch, hidden), like).copy_(forget_gate)
-    return factors, dc_from_dh, forget
+    in_times_cell = gates[:, IN] * gates[:, CELL]
+    return backward_factors.from_states(gates, buffers.cells, buffers.hiddens, torch.tanh(buffers.cells[1:]),
+                                        in_times_cell, like)
 
 
 def write_inputs(buffers: FusedForwardBuffers, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh) -> None:

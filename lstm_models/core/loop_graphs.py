@@ -31,6 +31,8 @@ from typing import Any, Callable, Hashable
 
 import torch
 
+from .tracing import tracing
+
 # Calls with one key before its loop is captured: the first runs eagerly (and is the warm-up), the second captures.
 CAPTURE_AFTER = 2
 # Captured loops kept, over all keys: a training step's forward and backward and an evaluation forward, for two
@@ -142,7 +144,7 @@ def recording(like: torch.Tensor) -> bool:
 def _may_replay_now(like: torch.Tensor) -> bool:
     if not may_replay(like):
         return False
-    if torch.compiler.is_compiling() or torch.compiler.is_exporting():
+    if tracing():
         return False
     return not recording(like)
 

@@ -43,13 +43,10 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import once_differentiable
 
-from . import fused_cell_forward, loop_graphs, workspace
+from . import backward_factors, fused_cell_forward, loop_graphs, workspace
+from .backward_factors import CELL, FORGET, IN, OUT  # nn.LSTM's gate order, kept throughout
 from .contract import LSTMParameters
-
-
-# nn.LSTM's gate order, kept throughout: i, f, g, o. i, f, g (the gates whose gradient scales with dc) are one
-# contiguous block, and so the whole layer works on nn.LSTM's weights and gradients as they are, with no reordering.
-IN, FORGET, CELL, OUT = range(4)
+from .tracing import tracing
 
 
 _CONSTANTS: dict[tuple[torch.dtype, torch.device], tuple[torch.Tensor, torch.Tensor]] = {}
@@ -70,8 +67,7 @@ def _gate_constants(like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         g_doubler = like.new_ones(4, 1, 1)
         g_doubler[CELL] = 2
         constants = (g_doubler, like.new_full((), -1.0))
-        tracing = torch.compiler.is_compiling() or torch.compiler.is_exporting()
-        if not tracing and not torch.is_inference_mode_enabled():  # inference tensors stay in inference mode
+        if not tracing() and not torch.is_inference_mode_enabled():  # inference tensors stay in inference mode
             _CONSTANTS[key] = constants
     return constants
 
@@ -212,22 +208,12 @@ def forward_steps_keeping_states(buffers: GraphForwardBuffers) -> None:
 
 
 def factors_after_loop(buffers: GraphForwardBuffers, like: torch.Tensor):
-    """What the backward needs, from the states ``forward_steps_keeping_states`` kept: the same values as
-    ``forward_steps`` computes step by step, in seven kernels over all steps, written into new buffers of the call's
-    own (from the workspace pool). After a replay these are launched outside the graph, while the caller still holds
-    the loop: a static copy of them would only be copied out again."""
-    seq_len, batch, hidden = buffers.tanh_cells.shape
-    gates = buffers.step_gates
-    factors = workspace.take((seq_len, 4, batch, hidden), like)
-    torch.addcmul(gates, gates, gates, value=-1, out=factors)  # σ (1 - σ) (g's slot overwritten below)
-    factors[:, IN].mul_(gates[:, CELL])  # i(1-i) g
-    factors[:, FORGET].mul_(buffers.cells[:-1])  # f(1-f) c_{t-1}
-    factors[:, OUT].mul_(buffers.tanh_cells)  # o(1-o) tanh c_t
-    torch.addcmul(gates[:, IN], buffers.in_times_cell, gates[:, CELL], value=-1, out=factors[:, CELL])  # i (1 - g²)
-    dc_from_dh = torch.addcmul(gates[:, OUT], buffers.hiddens[1:], buffers.tanh_cells, value=-1,
-                               out=workspace.take((seq_len, batch, hidden), like))  # o (1 - tanh²c)
-    forget = workspace.take((seq_len, batch, hidden), like).copy_(gates[:, FORGET])
-    return factors, dc_from_dh, forget
+    """What the backward needs, from the states ``forward_steps_keeping_states`` kept (``backward_factors``): the
+    same values as ``forward_steps`` computes step by step, into new buffers of the call's own. After a replay these
+    are launched outside the graph, while the caller still holds the loop: a static copy of them would only be copied
+    out again."""
+    return backward_factors.from_states(buffers.step_gates, buffers.cells, buffers.hiddens, buffers.tanh_cells,
+                                        buffers.in_times_cell, like)
 
 
 def layer_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, needs_grad: bool):

@@ -24,6 +24,8 @@ import weakref
 
 import torch
 
+from .tracing import tracing
+
 # Below this, malloc serves buffers from memory it already holds, and the pool's bookkeeping (a lock, a weakref
 # finalizer per saved buffer: several microseconds) would cost more than it saves at the tutorial's sizes.
 MIN_POOLED_BYTES = 1 << 20
@@ -42,8 +44,7 @@ def _poolable(tensor: torch.Tensor) -> bool:
     # Tracing (torch.export, torch.compile) sees symbolic sizes and fake tensors: nothing real to reuse. Under
     # torch.inference_mode (Lightning's validation and predict loops) new tensors are inference tensors, which
     # may never be written outside it: pooled, one would break the next training step.
-    tracing = torch.compiler.is_compiling() or torch.compiler.is_exporting()
-    return (not tracing and tensor.device.type == "cpu" and not torch.is_inference_mode_enabled()
+    return (not tracing() and tensor.device.type == "cpu" and not torch.is_inference_mode_enabled()
             and not tensor.is_inference())
 
 
