@@ -111,7 +111,7 @@ def test_logged_model_reloads_in_a_fresh_process_elsewhere(comparison, tmp_path)
     child = next(c for c in children if c.data.params["impl"] == "scratch")
     script = textwrap.dedent(f"""
         import json, mlflow, numpy as np
-        model = mlflow.pyfunc.load_model({child.data.tags['lstm_bench.model_uri']!r})
+        model = mlflow.pyfunc.load_model({child.data.tags['lstm_bench.model_uri']!r}, model_config={{'device': 'cpu'}})
         batch = np.array([[0, 0.5, 0.25, 1], [1, 0.5, 0.25, 1], [0, 0.5, 0.25, 1]], dtype=np.float32)
         print(json.dumps([float(v) for v in np.asarray(model.predict(batch)).reshape(-1)]))
     """)
@@ -119,6 +119,7 @@ def test_logged_model_reloads_in_a_fresh_process_elsewhere(comparison, tmp_path)
     elsewhere.mkdir()
     env = project_env(uri)
     env.pop("PYTHONPATH")  # the model must load without the repository on the path
+    env["MLFLOW_DEFAULT_PREDICTION_DEVICE"] = "cuda"  # as on a GPU machine; the README's call asks for the CPU
     result = run_cli(["-c", script], env, cwd=elsewhere, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     predictions = json.loads(result.stdout.strip().splitlines()[-1])

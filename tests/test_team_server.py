@@ -106,7 +106,7 @@ def test_comparison_and_benchmark_from_separate_processes_to_a_postgres_server(t
     for child in by_role["training"]:
         assert len(client.get_metric_history(child.info.run_id, "train_loss")) == 5
         # Served artifacts: the model went through the server, and loads back through it.
-        model = mlflow.pyfunc.load_model(child.data.tags["lstm_bench.model_uri"])
+        model = mlflow.pyfunc.load_model(child.data.tags["lstm_bench.model_uri"], model_config={"device": "cpu"})
         assert model.metadata.flavors["pytorch"]
     bench = by_role["benchmark"][0]
     assert bench.data.metrics["cpu.forward.toy.native.median_ms"] > 0
