@@ -4,20 +4,25 @@
 #     benchmarks/cuda_checks.sh RESULTS_DIR [PYTHON]
 #
 # 1. the CUDA tests: parity with nn.LSTM (cuDNN) in float64 over the parity cases, float32 closeness, scratch_fast's
-#    gradcheck on CUDA, its time loops replayed as CUDA graphs call after call, the CUDA-graph command's own test;
-# 2. the benchmark grid on CUDA (forward, backward, forward+backward of every implementation and shape), twice, so
+#    gradcheck on CUDA, its time loops replayed as CUDA graphs call after call, the CUDA-graph command's own test,
+#    and, where PYTHON can import MLflow, the logged-model tests with CUDA present;
+# 2. where PYTHON can import MLflow: the MLproject's entry points on the GPU (`benchmark` with device=cuda, `main`
+#    with accelerator=cuda for one seed) into a sqlite store in RESULTS_DIR. Without MLflow these and the tests
+#    above that need it are left out, and the log says so;
+# 3. the benchmark grid on CUDA (forward, backward, forward+backward of every implementation and shape), twice, so
 #    that the spread between two runs of the same code is on record beside the ratios, and once more with
 #    scratch_fast's in-layer CUDA graphs turned off (LSTM_BENCH_CUDA_GRAPHS=0), every kernel launched eagerly;
-# 3. a training step called as usual and replayed as one CUDA graph at medium and large
+# 4. a training step called as usual and replayed as one CUDA graph at medium and large
 #    (benchmarks/cuda_graph_step.py), with PyTorch's TF32 defaults, with TF32 off and with TF32 on, and once with
 #    scratch_fast's forward on its own element-wise kernels instead of PyTorch's fused cell (LSTM_BENCH_FUSED_CELL=0);
-# 4. the peak memory of the first training step on CUDA, and of the third (the loop's steady state: what the first
+# 5. the peak memory of the first training step on CUDA, and of the third (the loop's steady state: what the first
 #    two left allocated, such as library workspaces and scratch_fast's static buffers, plus the step's own need).
 #
 # Each stage runs under its own time limit and a failed stage does not stop the next (the log says which failed),
 # except the tests: where one fails, nothing is timed.
 # RESULTS_DIR receives all.log (everything printed), grid1.json, grid2.json and grideager.json (pytest-benchmark's
-# results) and memory.json. PYTHON defaults to python3, with the repository on PYTHONPATH (no install needed).
+# results), memory.json and, with MLflow, mlflow.db. PYTHON defaults to python3, with the repository on PYTHONPATH
+# (no install needed).
 set -u -o pipefail
 results=${1:?usage: benchmarks/cuda_checks.sh RESULTS_DIR [PYTHON]}
 python=${2:-python3}
@@ -40,12 +45,27 @@ stage() {  # stage NAME SECONDS COMMAND...: run COMMAND under a time limit, log 
 stage machine 60 bash -c "nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm \
     --format=csv; $python -c 'import torch; print(torch.__version__, torch.version.cuda, \
     torch.backends.cudnn.version(), torch.cuda.get_device_name())'"
+has_mlflow=0
+"$python" -c 'import mlflow' 2>/dev/null && has_mlflow=1
+[ "$has_mlflow" = 1 ] ||
+    echo "=== MLflow is not importable by $python: its tests and entry points are left out" | tee -a "$log"
+mlflow_tests=()
+[ "$has_mlflow" = 1 ] && mlflow_tests=(tests/test_model_logging.py)
 stage cuda-tests 240 "$python" -m pytest -q -m cuda -p no:cacheprovider \
     tests/test_parity.py tests/test_scratch_fast.py tests/test_loop_graphs.py tests/test_fused_cell_forward.py \
-    tests/test_benchmark_tools.py
+    tests/test_benchmark_tools.py "${mlflow_tests[@]}"
 if [ "$failed" != 0 ]; then  # correctness before speed: nothing is timed on a device where a check failed
     echo "=== stopped: a CUDA test failed, nothing timed ($(date -u +%H:%M:%S) UTC)" | tee -a "$log"
     exit 1
+fi
+if [ "$has_mlflow" = 1 ]; then
+    # The MLproject runs `python`: PYTHON's own folder first on PATH makes that the same interpreter.
+    mlflow_env=(env "PATH=$(dirname "$("$python" -c 'import sys; print(sys.executable)')"):$PATH"
+                "MLFLOW_TRACKING_URI=sqlite:///$results/mlflow.db")
+    stage mlflow-benchmark 300 "${mlflow_env[@]}" "$python" -m mlflow run . -e benchmark --env-manager local \
+        -P device=cuda
+    stage mlflow-train 200 "${mlflow_env[@]}" "$python" -m mlflow run . --env-manager local -P accelerator=cuda \
+        -P seeds=0 -P max_epochs=100
 fi
 for run in 1 2 eager; do
     graphs=1
