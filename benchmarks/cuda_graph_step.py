@@ -50,6 +50,18 @@ def set_tf32(choice: str) -> None:
         torch.backends.cuda.matmul.allow_tf32 = allowed
 
 
+def warm_up_on_side_stream(step, steps: int = SIDE_STREAM_WARMUP_STEPS) -> None:
+    """What ``torch.cuda.graph``'s documentation asks before a capture: call ``step`` a few times on a side stream,
+    so that lazy initialisation (cuBLAS handles and workspaces, autograd's state) happens there and not in the graph,
+    then make the current stream wait for it."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(steps):
+            step()
+    torch.cuda.current_stream().wait_stream(side)
+
+
 def _snapshot(passes: Passes) -> list[torch.Tensor]:
     """The step's output and every gradient, copied."""
     return [passes.output.detach().clone(), passes.x.grad.clone()] + [
@@ -82,12 +94,7 @@ class CapturedStep:
         _fresh_step(passes)
         torch.cuda.synchronize()
         self.eager_results = _snapshot(passes)
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            for _ in range(SIDE_STREAM_WARMUP_STEPS):
-                _fresh_step(passes)
-        torch.cuda.current_stream().wait_stream(side)
+        warm_up_on_side_stream(lambda: _fresh_step(passes))
         passes.output = None
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):

@@ -15,6 +15,7 @@ import threading
 import pytest
 import torch
 
+from benchmarks.cuda_graph_step import warm_up_on_side_stream
 from lstm_models import build_lstm
 from lstm_models.core import loop_graphs
 from lstm_models.core.factory import lstm_inputs
@@ -208,12 +209,7 @@ def test_a_whole_step_captured_by_its_caller_matches_native(replaying):
     captured_inputs = step_inputs(0)
     for leaf in captured_inputs[:3]:
         leaf.requires_grad_()
-    side = torch.cuda.Stream()  # torch.cuda.graph's advice: warm up on a side stream
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        for _ in range(3):
-            training_step(fast, *captured_inputs)
-    torch.cuda.current_stream().wait_stream(side)
+    warm_up_on_side_stream(lambda: training_step(fast, *captured_inputs))
     loops_before = loop_graphs.captured_count()  # the warm-up's calls captured the layer's own loops, on `side`
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
