@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 
 import mlflow
 import numpy as np
@@ -40,21 +41,27 @@ def pip_requirements() -> list[str]:
     return [f"torch=={torch.__version__.split('+')[0]}", f"mlflow=={mlflow.__version__}"]
 
 
+# The environment is the process's: threads logging models at once take turns, so that one's restoring the
+# variable cannot cut into another's log call. (The training job's workers are processes; this is for library use.)
+_DEFAULT_DEVICE_LOCK = threading.Lock()
+
+
 @contextlib.contextmanager
 def _pyfunc_loads_on_cpu():
     """MLflow's environment variable for the pyfunc loader's default device, set to the CPU for the duration of a
     log call and then restored: the exported model can only be loaded there, and MLflow validates the input
     example by loading it with that default."""
     name = "MLFLOW_DEFAULT_PREDICTION_DEVICE"
-    before = os.environ.get(name)
-    os.environ[name] = "cpu"
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = before
+    with _DEFAULT_DEVICE_LOCK:
+        before = os.environ.get(name)
+        os.environ[name] = "cpu"
+        try:
+            yield
+        finally:
+            if before is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = before
 
 
 def log_regressor(model: torch.nn.Module, example: np.ndarray, name: str = "model") -> tuple[str, str]:
