@@ -21,8 +21,8 @@
 # Each stage runs under its own time limit and a failed stage does not stop the next (the log says which failed),
 # except the tests: where one fails, nothing is timed.
 # RESULTS_DIR receives all.log (everything printed), grid1.json, grid2.json and grideager.json (pytest-benchmark's
-# results), memory.json and, with MLflow, mlflow.db. PYTHON defaults to python3, with the repository on PYTHONPATH
-# (no install needed).
+# results), memory.json and, with MLflow, mlflow.db and the runs' artifacts (mlruns/). PYTHON defaults to python3,
+# with the repository on PYTHONPATH (no install needed).
 set -u -o pipefail
 results=${1:?usage: benchmarks/cuda_checks.sh RESULTS_DIR [PYTHON]}
 python=${2:-python3}
@@ -59,13 +59,14 @@ if [ "$failed" != 0 ]; then  # correctness before speed: nothing is timed on a d
     exit 1
 fi
 if [ "$has_mlflow" = 1 ]; then
-    # The MLproject runs `python`: PYTHON's own folder first on PATH makes that the same interpreter.
-    mlflow_env=(env "PATH=$(dirname "$("$python" -c 'import sys; print(sys.executable)')"):$PATH"
+    # The MLproject runs `python`: PYTHON's own folder first on PATH makes that the same interpreter. Started in
+    # RESULTS_DIR, MLflow puts the runs' artifacts (models, figures) there too, beside the store that points to them.
+    mlflow_env=(env --chdir="$results" "PATH=$(dirname "$("$python" -c 'import sys; print(sys.executable)')"):$PATH"
                 "MLFLOW_TRACKING_URI=sqlite:///$results/mlflow.db")
-    stage mlflow-benchmark 300 "${mlflow_env[@]}" "$python" -m mlflow run . -e benchmark --env-manager local \
+    stage mlflow-benchmark 300 "${mlflow_env[@]}" "$python" -m mlflow run "$PWD" -e benchmark --env-manager local \
         -P device=cuda
-    stage mlflow-train 200 "${mlflow_env[@]}" "$python" -m mlflow run . --env-manager local -P accelerator=cuda \
-        -P seeds=0 -P max_epochs=100
+    stage mlflow-train 200 "${mlflow_env[@]}" "$python" -m mlflow run "$PWD" --env-manager local \
+        -P accelerator=cuda -P seeds=0 -P max_epochs=100
 fi
 for run in 1 2 eager; do
     graphs=1
