@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from lstm_models.core import fused_cell_forward, loop_graphs
+from lstm_models.core.factory import lstm_inputs
 from lstm_models.core.parity import PARITY_CASES, build_like_native, compare_with_native, fits
 from tests.conftest import DEVICES, needs_cuda
-from lstm_models.core.factory import lstm_inputs
 from tests.test_loop_graphs import TWO_LAYERS, _fresh_run, _pair, _sequence, _tolerance
 from tests.test_parity import assert_same_results
 from tests import test_scratch_fast  # a module, not its test: imported by name it would be collected twice

@@ -18,11 +18,11 @@ import pytest
 import torch
 from mlflow.exceptions import MlflowException
 
-from lstm_models.training import LSTMRegressor
+from lstm_models.training import COMPANY_SEQUENCES, LSTMRegressor
 from mlflow_project.model_logging import log_regressor
 from tests.conftest import needs_cuda
 
-COMPANIES = np.array([[0, 0.5, 0.25, 1], [1, 0.5, 0.25, 1]], dtype=np.float32)
+COMPANIES = np.array(list(COMPANY_SEQUENCES.values()), dtype=np.float32)  # (2, 4): the tutorial's two companies
 DEVICE_VARIABLE = "MLFLOW_DEFAULT_PREDICTION_DEVICE"
 
 
@@ -46,7 +46,7 @@ def mlflow_warnings():
     logger.removeHandler(records)
 
 
-def _log_scratch_fast(impl: str = "scratch_fast") -> tuple[str, torch.Tensor]:
+def _log_regressor(impl: str = "scratch_fast") -> tuple[str, torch.Tensor]:
     """Log a fresh regressor to a new run; returns its model URI and its own predictions for COMPANIES."""
     torch.manual_seed(0)
     model = LSTMRegressor(impl=impl).eval()
@@ -64,19 +64,19 @@ def _failed_validations(messages: list[str]) -> list[str]:
 
 def test_input_example_validates_where_the_pyfunc_default_is_cuda(sqlite_store, monkeypatch, mlflow_warnings):
     monkeypatch.setenv(DEVICE_VARIABLE, "cuda")
-    _log_scratch_fast()
+    _log_regressor()
     assert _failed_validations(mlflow_warnings) == []
     assert os.environ[DEVICE_VARIABLE] == "cuda"  # the caller's setting is back after the log call
 
 
 def test_logging_leaves_the_variable_unset_when_it_was(sqlite_store, monkeypatch):
     monkeypatch.delenv(DEVICE_VARIABLE, raising=False)
-    _log_scratch_fast("native")
+    _log_regressor("native")
     assert DEVICE_VARIABLE not in os.environ
 
 
 def test_model_loads_on_the_cpu_asked_for_where_the_default_is_cuda(sqlite_store, monkeypatch):
-    uri, expected = _log_scratch_fast()
+    uri, expected = _log_regressor()
     monkeypatch.setenv(DEVICE_VARIABLE, "cuda")
     # What the README's example does, and why it does it: the default device refuses the CPU-exported model.
     with pytest.raises(MlflowException, match="can't be loaded on 'cuda' device"):
@@ -89,7 +89,7 @@ def test_model_loads_on_the_cpu_asked_for_where_the_default_is_cuda(sqlite_store
 @needs_cuda
 def test_on_a_gpu_machine_the_model_logs_and_loads(sqlite_store, monkeypatch, mlflow_warnings):
     monkeypatch.delenv(DEVICE_VARIABLE, raising=False)  # MLflow's own default: CUDA, since it is available
-    uri, expected = _log_scratch_fast()
+    uri, expected = _log_regressor()
     assert _failed_validations(mlflow_warnings) == []
     model = mlflow.pyfunc.load_model(uri, model_config={"device": "cpu"})
     predictions = np.asarray(model.predict(COMPANIES)).reshape(-1)

@@ -74,8 +74,6 @@ def _cell_in_plain_ops(input_gates, hidden_gates, cell):
     return out_gate * next_cell.tanh(), next_cell, activated.view(batch, -1)
 
 
-
-
 class FusedForwardBuffers:
     """What the fused loop reads and writes: per call, or static, made once, for a loop that ``loop_graphs``
     captures and replays (zeroed then, so that the warm-up run before the capture computes on numbers)."""
@@ -87,7 +85,8 @@ class FusedForwardBuffers:
         self.x_proj = new(seq_len, batch, 4 * hidden)  # x W_ih^T + b_ih + b_hh, gate-minor
         self.weight_hh = new(4 * hidden, hidden)  # nn.LSTM's W_hh as it is
         self.hiddens = new(seq_len + 1, batch, hidden)  # h_0 .. h_T
-        self.cells = new(seq_len + 1, batch, hidden)  # c_0 .. c_T (only c_0 and c_T without a backward)
+        # c_0 .. c_T with a backward; without one, only c_0 and c_T (a static inference loop keeps its buffers)
+        self.cells = new(seq_len + 1 if keep_gates else 2, batch, hidden)
         self.gates = new(seq_len, batch, 4 * hidden) if keep_gates else None  # activated i, f, g, o of every step
 
     def final_cell(self):
