@@ -2,22 +2,28 @@
 
 The dangerous cases are the ones where a saved buffer would be reused while a graph still needs it: two forward
 graphs alive at once, and a graph kept with ``retain_graph=True`` while another forward runs. Each is compared
-with nn.LSTM's gradients in float64.
+with nn.LSTM's gradients in float64, once with the workspace pooling every buffer, and once at its default size
+threshold, below which whole plans of buffers are kept instead (lstm_models/core/step_plans.py, tests in
+test_step_plans.py).
 """
 
 import pytest
 import torch
 
 from lstm_models import build_lstm
-from lstm_models.core import workspace
+from lstm_models.core import step_plans, workspace
+
+DEFAULT_MIN_POOLED_BYTES = workspace.MIN_POOLED_BYTES
 
 
 @pytest.fixture(autouse=True)
 def empty_pool(monkeypatch):
     monkeypatch.setattr(workspace, "MIN_POOLED_BYTES", 0)  # pool even the small buffers of these cases
     workspace.clear()
+    step_plans.clear()
     yield
     workspace.clear()
+    step_plans.clear()
 
 
 def _pair(seed: int = 0):
@@ -67,10 +73,13 @@ def _a_retained_graph_survives_a_later_forward(module, first, second):
     kept.square().sum().backward()
 
 
+@pytest.mark.parametrize("pool", ("workspace", "step_plans"))
 @pytest.mark.parametrize("scenario", (_two_graphs_alive_at_once, _backwards_in_the_reverse_order_of_their_forwards,
                                       _a_retained_graph_survives_a_later_forward),
                          ids=lambda scenario: scenario.__name__.strip("_"))
-def test_graphs_that_overlap_keep_their_own_saved_buffers(scenario):
+def test_graphs_that_overlap_keep_their_own_saved_buffers(scenario, pool, monkeypatch):
+    if pool == "step_plans":  # these sizes then take plans, not the workspace's buffers (test_step_plans checks it)
+        monkeypatch.setattr(workspace, "MIN_POOLED_BYTES", DEFAULT_MIN_POOLED_BYTES)
     native, fast = _pair()
     first, second = _sequences(2)
     for module in (native, fast):

@@ -20,8 +20,11 @@ The large per-call buffers (the input projection, the backward's per-step factor
 ``workspace``, a pool that keeps them between calls: fresh buffers of tens of MB cost thousands of page faults per
 step on Linux. Saved buffers go back to the pool only when autograd frees them.
 
-Per-step views (x_proj[:, t], hiddens[t], ...) are made once per call with ``unbind``: at small sizes the Python
-cost of slicing inside the loop is larger than the arithmetic. docs/scratch_fast.md has the measurements.
+Per-step views (x_proj[:, t], hiddens[t], ...) are made with the buffers, by one ``unbind`` each: at small sizes
+the Python cost of slicing inside the loop is larger than the arithmetic. Below the workspace's size, where making
+the buffers and their views costs as much as a short loop, a call's whole set of buffers and views is kept
+between calls instead (``SmallCallPlan``, pooled by ``step_plans``); its outputs are copied out of it.
+docs/scratch_fast.md has the measurements.
 
 On CUDA each time loop is, from the second call of a shape on, a CUDA graph replayed on static buffers
 (``loop_graphs``): eagerly the host's cost of launching a step's small kernels, not the GPU, sets the pace there.
@@ -40,10 +43,12 @@ dz_g = dc_t i (1-g²);  dz_o = dh_t tanh(c_t) o(1-o);  dh_{t-1} = dz W_hh;  dc_{
 
 from __future__ import annotations
 
+import threading
+
 import torch
 from torch.autograd.function import once_differentiable
 
-from . import backward_factors, fused_cell_forward, loop_graphs, workspace
+from . import backward_factors, fused_cell_forward, loop_graphs, step_plans, workspace
 from .backward_factors import CELL, FORGET, IN, OUT  # nn.LSTM's gate order, kept throughout
 from .contract import LSTMParameters
 from .tracing import tracing
@@ -77,7 +82,11 @@ class ForwardBuffers:
     the workspace pool), or static, made once for a loop that ``loop_graphs`` captures and replays."""
 
     __slots__ = ("x_proj", "w_hh_t", "hiddens", "companion_sets", "companion_views", "gates", "minus_one",
-                 "dz_factors", "dc_from_dh", "forget", "sig_grad")
+                 "dz_factors", "dc_from_dh", "forget", "sig_grad",
+                 # per-step views, made with the buffers: at small sizes slicing inside the loop costs more than the
+                 # arithmetic, and making the views costs as much as a short loop (so a plan keeps them: step_plans)
+                 "x_proj_steps", "hidden_steps", "hidden_steps_per_gate", "gate_views", "factor_steps",
+                 "cell_factor_steps", "dc_from_dh_steps", "forget_steps")
 
     def __init__(self, like, seq_len, batch, hidden, needs_grad, minus_one, take=workspace.take):
         self.x_proj = take((4, seq_len * batch, hidden), like)  # (4, T*B, H), z's input part, g's rows doubled
@@ -99,6 +108,14 @@ class ForwardBuffers:
             self.dc_from_dh = take((seq_len, batch, hidden), like)  # o (1 - tanh²c)
             self.forget = take((seq_len, batch, hidden), like)  # f, for dc_{t-1} = dc_t f_t
             self.sig_grad = like.new_empty(4, batch, hidden)  # σ'(z) = σ (1 - σ) for i, f, o (and g's, unused)
+        self.x_proj_steps = self.x_proj.view(4, seq_len, batch, hidden).unbind(1)  # T views (4, B, H)
+        self.hidden_steps = self.hiddens.unbind(0)  # T + 1 views (B, H)
+        self.hidden_steps_per_gate = self.hiddens.unsqueeze(1).expand(seq_len + 1, 4, batch, hidden).unbind(0)
+        self.gate_views = self.gates.unbind(0)  # i, f, σ(2 z_g), o
+        self.factor_steps = self.cell_factor_steps = self.dc_from_dh_steps = self.forget_steps = None
+        if needs_grad:
+            self.factor_steps, self.cell_factor_steps = self.dz_factors.unbind(0), self.dz_factors[:, CELL].unbind(0)
+            self.dc_from_dh_steps, self.forget_steps = self.dc_from_dh.unbind(0), self.forget.unbind(0)
 
     @classmethod
     def static(cls, like, seq_len, batch, hidden):
@@ -122,20 +139,14 @@ def forward_steps(buffers: ForwardBuffers) -> None:
     """The forward's time loop over ``buffers``, whose ``x_proj``, ``w_hh_t``, ``hiddens[0]`` and ``first_cell()``
     hold the step's inputs: one product and six element-wise kernels per step, five more when a backward follows."""
     seq_len = buffers.hiddens.shape[0] - 1
-    batch, hidden = buffers.hiddens.shape[1:]
     needs_grad = buffers.dz_factors is not None
-    minus_one, w_hh_t, gates = buffers.minus_one, buffers.w_hh_t, buffers.gates
-    # Per-step views, made once per call: at small sizes slicing inside the loop costs more than the arithmetic.
-    x_proj_steps = buffers.x_proj.view(4, seq_len, batch, hidden).unbind(1)  # T views (4, B, H)
-    hidden_steps = buffers.hiddens.unbind(0)  # T + 1 views (B, H)
-    hidden_steps_per_gate = buffers.hiddens.unsqueeze(1).expand(seq_len + 1, 4, batch, hidden).unbind(0)
-    in_gate, forget_gate, cell_gate_sigmoid, out_gate = gates.unbind(0)
+    minus_one, w_hh_t, gates, sig_grad = buffers.minus_one, buffers.w_hh_t, buffers.gates, buffers.sig_grad
+    x_proj_steps, hidden_steps = buffers.x_proj_steps, buffers.hidden_steps
+    hidden_steps_per_gate = buffers.hidden_steps_per_gate
+    in_gate, forget_gate, cell_gate_sigmoid, out_gate = buffers.gate_views
     companion_sets, companion_views = buffers.companion_sets, buffers.companion_views
-    if needs_grad:
-        sig_grad = buffers.sig_grad
-        factor_steps, forget_steps = buffers.dz_factors.unbind(0), buffers.forget.unbind(0)
-        dc_from_dh_steps = buffers.dc_from_dh.unbind(0)
-        cell_factor_steps = buffers.dz_factors[:, CELL].unbind(0)
+    factor_steps, cell_factor_steps = buffers.factor_steps, buffers.cell_factor_steps
+    dc_from_dh_steps, forget_steps = buffers.dc_from_dh_steps, buffers.forget_steps
     for t in range(seq_len):
         companions = companion_sets[t % 2]
         cell_gate, cell, in_times_cell, tanh_cell = companion_views[t % 2]
@@ -218,9 +229,11 @@ def factors_after_loop(buffers: GraphForwardBuffers, like: torch.Tensor):
 
 def layer_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, needs_grad: bool):
     """One layer's forward: x (T, B, I), h0/c0 (B, H), biases (4H,) or None -> output (T, B, H), h_n (B, H),
-    c_n (B, H), and what the backward needs (None unless ``needs_grad``)."""
+    c_n (B, H), what the backward needs (None unless ``needs_grad``), and the ``SmallCallPlan`` whose backward
+    buffers the backward should use (None: it makes its own)."""
     if fused_cell_forward.used_for(x):  # CUDA: each step's cell in one kernel of PyTorch's own
-        return fused_cell_forward.layer_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, needs_grad)
+        return (*fused_cell_forward.layer_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, needs_grad),
+                None)
     seq_len, batch, input_size = x.shape
     hidden = h0.shape[1]
     g_doubler, minus_one = _gate_constants(x)
@@ -241,11 +254,15 @@ def layer_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, needs_grad:
             forward_steps_keeping_states(buffers)
             factors = factors_after_loop(buffers, x)
         else:
-            buffers = ForwardBuffers(x, seq_len, batch, hidden, needs_grad, minus_one)
+            plan = SmallCallPlan.take(x, seq_len, batch, hidden, needs_grad, minus_one)
+            buffers = plan.forward if plan is not None else ForwardBuffers(x, seq_len, batch, hidden, needs_grad,
+                                                                             minus_one)
             _write_forward_inputs(buffers, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, g_doubler)
             forward_steps(buffers)
-            workspace.give_back(buffers.x_proj)
             factors = buffers.saved_factors()
+            if plan is not None:  # nothing the caller gets may be the plan's memory
+                return plan.finish_forward(x, weight_ih, weight_hh)
+            workspace.give_back(buffers.x_proj)
         hiddens, final_cell = buffers.hiddens, buffers.final_cell().clone()
     else:
         # The static buffers serve every call of this shape: one call at a time writes its inputs, replays, copies
@@ -256,7 +273,7 @@ def layer_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, needs_grad:
             hiddens, final_cell = buffers.hiddens.clone(), buffers.final_cell().clone()
             factors = factors_after_loop(buffers, x) if needs_grad else None
     saved = (x, weight_ih, weight_hh, hiddens, *factors) if needs_grad else None
-    return hiddens[1:], hiddens[seq_len].clone(), final_cell, saved  # (T, B, H), (B, H), (B, H)
+    return hiddens[1:], hiddens[seq_len].clone(), final_cell, saved, None  # (T, B, H), (B, H), (B, H)
 
 
 def _write_forward_inputs(buffers, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, g_doubler) -> None:
@@ -301,7 +318,24 @@ class BackwardBuffers:
     made once) for a loop that ``loop_graphs`` captures and replays."""
 
     __slots__ = ("dz_factors", "dc_from_dh", "forget", "weight_hh", "grad_output", "grad_gates", "dh", "dc",
-                 "dh_before")
+                 "dh_before",
+                 # per-step views of the buffers above that every call of a shape shares (``make_step_views``)
+                 "grad_dc_gate_steps", "grad_out_gate_steps", "grad_step_rows", "dc_factor_steps",
+                 "out_factor_steps", "dc_from_dh_steps", "forget_steps")
+
+    def __init__(self):
+        for name in self.__slots__:
+            setattr(self, name, None)
+
+    def make_step_views(self) -> None:
+        """T views each of the gate gradients and the saved factors: once per call, or once for all calls of a
+        plan (``SmallCallPlan``) or of a captured loop."""
+        grad_gates_major = self.grad_gates.transpose(1, 2)  # (T, 4, B, H)
+        self.grad_dc_gate_steps = grad_gates_major[:, :OUT].unbind(0)  # dz_i, dz_f, dz_g
+        self.grad_out_gate_steps = grad_gates_major[:, OUT].unbind(0)  # dz_o
+        self.grad_step_rows = self.grad_gates.view(*self.grad_gates.shape[:2], -1).unbind(0)  # (B, 4H) each
+        self.dc_factor_steps, self.out_factor_steps = self.dz_factors[:, :OUT].unbind(0), self.dz_factors[:, OUT].unbind(0)
+        self.dc_from_dh_steps, self.forget_steps = self.dc_from_dh.unbind(0), self.forget.unbind(0)
 
     @classmethod
     def static(cls, like, seq_len, batch, hidden, has_grad_output):
@@ -318,18 +352,61 @@ class BackwardBuffers:
         return buffers
 
 
+class SmallCallPlan:
+    """A layer call's buffers and their per-step views at a small shape, kept in ``step_plans`` between calls: a
+    ``ForwardBuffers`` and, when a backward follows, the ``BackwardBuffers`` over its saved factors, with the gate
+    gradients in the memory of the input projection (which only the forward's loop reads). At the tutorial's sizes
+    making these costs as much as the loops that use them (design note, row 28)."""
+
+    __slots__ = ("key", "forward", "backward", "backward_lock")
+
+    def __init__(self, key, like, seq_len, batch, hidden, needs_grad, minus_one):
+        self.key = key
+        self.forward = ForwardBuffers(like, seq_len, batch, hidden, needs_grad, minus_one)
+        self.backward = self.backward_lock = None
+        if needs_grad:
+            backward = self.backward = BackwardBuffers()
+            backward.dz_factors, backward.dc_from_dh, backward.forget = self.forward.saved_factors()
+            backward.grad_gates = self.forward.x_proj.view(seq_len, batch, 4, hidden)
+            backward.make_step_views()
+            # Two backwards through one retained graph may run at once on two threads; they take turns here.
+            self.backward_lock = threading.Lock()
+
+    @classmethod
+    def take(cls, like, seq_len, batch, hidden, needs_grad, minus_one):
+        """A plan for this call from the pool, or None where the call is too large for one (or not on CPU, or
+        traced, or under inference mode: ``step_plans.wanted``)."""
+        if not step_plans.wanted(4 * seq_len * batch * hidden, like):
+            return None
+        key = ("scratch_fast", seq_len, batch, hidden, needs_grad, like.dtype)
+        return step_plans.take(key, lambda: cls(key, like, seq_len, batch, hidden, needs_grad, minus_one))
+
+    def finish_forward(self, x, weight_ih, weight_hh):
+        """``layer_forward``'s results from this plan's filled buffers: copies of the outputs; and either the plan
+        back in the pool (no backward follows), or what the backward needs, which returns the plan to the pool
+        once autograd frees it."""
+        hiddens = self.forward.hiddens
+        output, h_n, c_n = hiddens[1:].clone(), hiddens[-1].clone(), self.forward.final_cell().clone()
+        if self.backward is None:
+            step_plans.give_back(self.key, self)
+            return output, h_n, c_n, None, None
+        saved_hiddens = hiddens.view_as(hiddens)  # an object of its own, that only autograd will hold
+        step_plans.give_back_when_freed(saved_hiddens, self.key, self)
+        return output, h_n, c_n, (x, weight_ih, weight_hh, saved_hiddens, *self.forward.saved_factors()), self
+
+
 def backward_steps(buffers: BackwardBuffers) -> None:
     """The backward's time loop: from dh and dc, the whole gradients reaching h_T and c_T, fill ``grad_gates`` with
     every step's dz, and leave dh_0 in ``dh_before`` and dc_0 in ``dc``. One product and four element-wise kernels
     per step."""
-    seq_len, batch, _, hidden = buffers.grad_gates.shape
+    seq_len = buffers.grad_gates.shape[0]
     weight_hh, dc, dh_before = buffers.weight_hh, buffers.dc, buffers.dh_before
-    # Per-step views, made once per call: T views each.
-    grad_gates_major = buffers.grad_gates.transpose(1, 2)  # (T, 4, B, H)
-    grad_dc_gate_steps, grad_out_gate_steps = grad_gates_major[:, :OUT].unbind(0), grad_gates_major[:, OUT].unbind(0)
-    grad_step_rows = buffers.grad_gates.view(seq_len, batch, 4 * hidden).unbind(0)  # (B, 4H) each
-    dc_factor_steps, out_factor_steps = buffers.dz_factors[:, :OUT].unbind(0), buffers.dz_factors[:, OUT].unbind(0)
-    dc_from_dh_steps, forget_steps = buffers.dc_from_dh.unbind(0), buffers.forget.unbind(0)
+    if buffers.grad_step_rows is None:
+        buffers.make_step_views()
+    grad_dc_gate_steps, grad_out_gate_steps = buffers.grad_dc_gate_steps, buffers.grad_out_gate_steps
+    grad_step_rows, dc_factor_steps, out_factor_steps = (buffers.grad_step_rows, buffers.dc_factor_steps,
+                                                         buffers.out_factor_steps)
+    dc_from_dh_steps, forget_steps = buffers.dc_from_dh_steps, buffers.forget_steps
     output_grad_steps = buffers.grad_output.unbind(0) if buffers.grad_output is not None else None
     dh = buffers.dh
     for t in range(seq_len - 1, -1, -1):
@@ -353,8 +430,8 @@ class LSTMLayerFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh):
         """x (T, B, I), h0/c0 (B, H), biases (4H,) or None -> output (T, B, H), h_n (B, H), c_n (B, H)."""
-        output, h_n, c_n, saved = layer_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh,
-                                                any(ctx.needs_input_grad))
+        output, h_n, c_n, saved, ctx.plan = layer_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh,
+                                                          any(ctx.needs_input_grad))
         ctx.set_materialize_grads(False)  # unused outputs send None, not tensors of zeros that the loop would add
         if saved is not None:
             ctx.save_for_backward(*saved)
@@ -375,19 +452,20 @@ class LSTMLayerFunction(torch.autograd.Function):
             "backward", x, (seq_len, batch, hidden, grad_output is not None),
             lambda: BackwardBuffers.static(x, seq_len, batch, hidden, grad_output is not None), backward_steps,
         ) if loop_graphs.may_replay(x) else None
-        if static is None:
+        if static is None and ctx.plan is not None:
+            with ctx.plan.backward_lock:  # the plan's buffers over the saved factors, views made once
+                gradients, dh, dc = _backward_eagerly(ctx, ctx.plan.backward, x, weight_ih, weight_hh, hiddens,
+                                                      grad_output, dh, dc)
+        elif static is None:
             buffers = BackwardBuffers()
             buffers.dz_factors, buffers.dc_from_dh, buffers.forget = dz_factors, dc_from_dh, forget
-            buffers.weight_hh, buffers.grad_output, buffers.dh, buffers.dc = weight_hh, grad_output, dh, dc
             # dz of every step, filled backwards, gate-minor (T, B, 4, H) so that one step's dz is a (B, 4H) matrix
             # and dh_{t-1} = dz W_hh is a single call (four gates' products in one bmm ran faster alone, but the
             # additions they need cost the tutorial's sizes more: design note, row 26).
             buffers.grad_gates = workspace.take((seq_len, batch, 4, hidden), x)  # given back at the end
-            buffers.dh_before = x.new_empty(batch, hidden)  # dh_{t-1}, written by the step's product
-            backward_steps(buffers)
-            gradients = _gradients_after_loop(ctx, buffers.grad_gates, x, weight_ih, hiddens)
+            gradients, dh, dc = _backward_eagerly(ctx, buffers, x, weight_ih, weight_hh, hiddens, grad_output, dh,
+                                                  dc)
             workspace.give_back(buffers.grad_gates)
-            dh, dc = buffers.dh_before, buffers.dc
         else:
             # One call at a time: copy in, replay, and launch everything that reads the static buffers.
             with static as buffers:
@@ -404,6 +482,19 @@ class LSTMLayerFunction(torch.autograd.Function):
                 gradients = _gradients_after_loop(ctx, buffers.grad_gates, x, weight_ih, hiddens)
         grad_x, grad_weight_ih, grad_weight_hh, grad_bias_ih, grad_bias_hh = gradients
         return grad_x, dh, dc, grad_weight_ih, grad_weight_hh, grad_bias_ih, grad_bias_hh
+
+
+def _backward_eagerly(ctx, buffers, x, weight_ih, weight_hh, hiddens, grad_output, dh, dc):
+    """The backward's loop on ``buffers`` (saved factors and gate gradients set), then the products after it:
+    (the gradients of ``_gradients_after_loop``, dh_0, dc_0). The call's own tensors are set for the loop and
+    dropped after it, so that a plan's buffers, kept in the pool, hold none of them."""
+    buffers.weight_hh, buffers.grad_output, buffers.dh, buffers.dc = weight_hh, grad_output, dh, dc
+    buffers.dh_before = x.new_empty(dh.shape)  # dh_{t-1}, written by the step's product
+    backward_steps(buffers)
+    gradients = _gradients_after_loop(ctx, buffers.grad_gates, x, weight_ih, hiddens)
+    dh_0, dc_0 = buffers.dh_before, buffers.dc
+    buffers.weight_hh = buffers.grad_output = buffers.dh = buffers.dc = buffers.dh_before = None
+    return gradients, dh_0, dc_0
 
 
 def _gradients_after_loop(ctx, grad_gates, x, weight_ih, hiddens):
@@ -448,7 +539,7 @@ class ScratchFastLSTM(LSTMParameters):
                 x, h, c = LSTMLayerFunction.apply(*args)
             else:  # inference and export: the same arithmetic without autograd's bookkeeping
                 with torch.no_grad():  # the out= kernels refuse to run where autograd could be watching
-                    x, h, c, _ = layer_forward(*args, needs_grad=False)
+                    x, h, c, _, _ = layer_forward(*args, needs_grad=False)
             final_h.append(h)
             final_c.append(c)
         if self.num_layers == 1:  # one kernel fewer than stack, which counts at the tutorial's sizes

@@ -40,7 +40,7 @@ _lock = threading.Lock()
 _free: dict[torch.dtype, list[torch.Tensor]] = {}  # flat buffers, oldest first
 
 
-def _poolable(tensor: torch.Tensor) -> bool:
+def poolable(tensor: torch.Tensor) -> bool:
     # Tracing (torch.export, torch.compile) sees symbolic sizes and fake tensors: nothing real to reuse. Under
     # torch.inference_mode (Lightning's validation and predict loops) new tensors are inference tensors, which
     # may never be written outside it: pooled, one would break the next training step.
@@ -48,8 +48,8 @@ def _poolable(tensor: torch.Tensor) -> bool:
             and not tensor.is_inference())
 
 
-def _large_enough(numel, element_size: int) -> bool:
-    """Whether a buffer of ``numel`` elements is worth pooling. Checked before ``_poolable``: at the tutorial's sizes
+def large_enough(numel, element_size: int) -> bool:
+    """Whether a buffer of ``numel`` elements is worth pooling. Checked before ``poolable``: at the tutorial's sizes
     every call ends here, and a few checks per buffer add up to a few percent of a step. A traced size (a SymInt
     under torch.export) is never pooled, and comparing it would put a guard on the traced graph's batch size."""
     return type(numel) is int and numel * element_size >= MIN_POOLED_BYTES
@@ -61,7 +61,7 @@ def take(shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
     numel = 1
     for size in shape:
         numel *= size
-    if not _large_enough(numel, like.element_size()) or not _poolable(like):
+    if not large_enough(numel, like.element_size()) or not poolable(like):
         return like.new_empty(shape)
     with _lock:
         buffers = _free.get(like.dtype, [])
@@ -79,7 +79,7 @@ def _whole_buffer(tensor: torch.Tensor) -> torch.Tensor:
 
 def give_back(buffer: torch.Tensor) -> None:
     """Return a tensor from ``take`` that the caller no longer uses (no view of it may live on)."""
-    if not _large_enough(buffer.numel(), buffer.element_size()) or not _poolable(buffer):
+    if not large_enough(buffer.numel(), buffer.element_size()) or not poolable(buffer):
         return
     whole = _whole_buffer(buffer)
     with _lock:
@@ -92,7 +92,7 @@ def give_back_when_freed(saved: torch.Tensor) -> None:
     """Return ``saved``'s buffer (from ``take``) to the pool once autograd has freed ``saved`` itself.
 
     The finalizer holds the whole buffer, not ``saved``, so it does not keep ``saved`` alive."""
-    if _large_enough(saved.numel(), saved.element_size()) and _poolable(saved):
+    if large_enough(saved.numel(), saved.element_size()) and poolable(saved):
         weakref.finalize(saved, give_back, _whole_buffer(saved))
 
 
