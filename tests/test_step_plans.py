@@ -104,6 +104,17 @@ def test_large_calls_take_no_plan():
     assert step_plans.free_plans() == 0
 
 
+def test_a_wide_layer_takes_no_plan_even_for_a_short_sequence():
+    # Its recurrent weights' copy, (4, H, H), is a plan's largest buffer: 1 MiB of float32 at H = 256.
+    fast = build_lstm("scratch_fast", 8, 256)
+    output, _ = fast(torch.randn(2, 1, 8))  # the input projection: 8 KB
+    output.sum().backward()
+    assert step_plans.free_plans() == 0
+    narrower = build_lstm("scratch_fast", 8, 255)
+    narrower(torch.randn(2, 1, 8))[0].sum().backward()
+    assert step_plans.free_plans() == 1
+
+
 def test_threads_training_at_once_each_get_nn_lstm_gradients():
     native, fast = _pair()
     inputs = _sequences(8)

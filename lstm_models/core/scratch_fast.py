@@ -376,7 +376,9 @@ class SmallCallPlan:
     def take(cls, like, seq_len, batch, hidden, needs_grad, minus_one):
         """A plan for this call from the pool, or None where the call is too large for one (or not on CPU, or
         traced, or under inference mode: ``step_plans.wanted``)."""
-        if not step_plans.wanted(4 * seq_len * batch * hidden, like):
+        # Its largest buffers: the input projection (and the factors, and the gate gradients), and the recurrent
+        # weights' copy, which a short sequence of a wide layer makes the largest.
+        if not step_plans.wanted(max(4 * seq_len * batch * hidden, 4 * hidden * hidden), like):
             return None
         key = ("scratch_fast", seq_len, batch, hidden, needs_grad, like.dtype)
         return step_plans.take(key, lambda: cls(key, like, seq_len, batch, hidden, needs_grad, minus_one))
