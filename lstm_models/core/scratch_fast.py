@@ -78,8 +78,9 @@ def _gate_constants(like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 class ForwardBuffers:
-    """Everything the forward's time loop reads and writes. Per call when the loop runs eagerly (the large ones from
-    the workspace pool), or static, made once for a loop that ``loop_graphs`` captures and replays."""
+    """Everything the forward's time loop reads and writes, with its per-step views. Per call when the loop runs
+    eagerly (the large ones from the workspace pool), kept between calls in a ``SmallCallPlan`` at small sizes, or
+    static, made once for a loop that ``loop_graphs`` captures and replays."""
 
     __slots__ = ("x_proj", "w_hh_t", "hiddens", "companion_sets", "companion_views", "gates", "minus_one",
                  "dz_factors", "dc_from_dh", "forget", "sig_grad",
@@ -334,7 +335,8 @@ class BackwardBuffers:
         self.grad_dc_gate_steps = grad_gates_major[:, :OUT].unbind(0)  # dz_i, dz_f, dz_g
         self.grad_out_gate_steps = grad_gates_major[:, OUT].unbind(0)  # dz_o
         self.grad_step_rows = self.grad_gates.view(*self.grad_gates.shape[:2], -1).unbind(0)  # (B, 4H) each
-        self.dc_factor_steps, self.out_factor_steps = self.dz_factors[:, :OUT].unbind(0), self.dz_factors[:, OUT].unbind(0)
+        self.dc_factor_steps = self.dz_factors[:, :OUT].unbind(0)  # the factors of dz_i, dz_f, dz_g
+        self.out_factor_steps = self.dz_factors[:, OUT].unbind(0)  # dz_o's
         self.dc_from_dh_steps, self.forget_steps = self.dc_from_dh.unbind(0), self.forget.unbind(0)
 
     @classmethod
