@@ -5,7 +5,9 @@ The overlapping graphs (two alive at once, a retained one) are ``test_workspace`
 Results are compared with nn.LSTM's in float64.
 """
 
+import gc
 import threading
+import weakref
 
 import pytest
 import torch
@@ -78,6 +80,19 @@ def test_a_plan_keeps_no_tensor_of_the_call_that_used_it():
     for plan in plans:
         assert (plan.backward.grad_output, plan.backward.weight_hh, plan.backward.dh, plan.backward.dc,
                 plan.backward.dh_before) == (None,) * 5
+
+
+def test_a_graph_kept_after_its_backward_does_not_keep_its_plans():
+    # Once back in the pool a plan is another call's; the old graph, still referenced, must not hold it too.
+    _, fast = _pair()
+    output, _ = fast(_sequences(1)[0].requires_grad_())
+    output.sum().backward()
+    with step_plans._lock:
+        plans = [weakref.ref(plan) for _, plan in step_plans._free]
+    step_plans.clear()
+    gc.collect()
+    assert output.grad_fn is not None and len(plans) == 2
+    assert all(plan() is None for plan in plans)
 
 
 def test_inference_mode_takes_no_plan():

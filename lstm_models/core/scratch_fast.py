@@ -44,6 +44,7 @@ dz_g = dc_t i (1-g²);  dz_o = dh_t tanh(c_t) o(1-o);  dh_{t-1} = dz W_hh;  dc_{
 from __future__ import annotations
 
 import threading
+import weakref
 
 import torch
 from torch.autograd.function import once_differentiable
@@ -360,7 +361,7 @@ class SmallCallPlan:
     gradients in the memory of the input projection (which only the forward's loop reads). At the tutorial's sizes
     making these costs as much as the loops that use them (design note, row 28)."""
 
-    __slots__ = ("key", "forward", "backward", "backward_lock")
+    __slots__ = ("key", "forward", "backward", "backward_lock", "__weakref__")
 
     def __init__(self, key, like, seq_len, batch, hidden, needs_grad, minus_one):
         self.key = key
@@ -434,8 +435,11 @@ class LSTMLayerFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh):
         """x (T, B, I), h0/c0 (B, H), biases (4H,) or None -> output (T, B, H), h_n (B, H), c_n (B, H)."""
-        output, h_n, c_n, saved, ctx.plan = layer_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh,
-                                                          any(ctx.needs_input_grad))
+        output, h_n, c_n, saved, plan = layer_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh,
+                                                      any(ctx.needs_input_grad))
+        # Weakly: the plan lives while what this call saved lives (its return to the pool waits for that), which is
+        # whenever the backward can run; held here, it would outlive its turn, kept by the graph after it is reused.
+        ctx.plan = weakref.ref(plan) if plan is not None else None
         ctx.set_materialize_grads(False)  # unused outputs send None, not tensors of zeros that the loop would add
         if saved is not None:
             ctx.save_for_backward(*saved)
@@ -456,9 +460,10 @@ class LSTMLayerFunction(torch.autograd.Function):
             "backward", x, (seq_len, batch, hidden, grad_output is not None),
             lambda: BackwardBuffers.static(x, seq_len, batch, hidden, grad_output is not None), backward_steps,
         ) if loop_graphs.may_replay(x) else None
-        if static is None and ctx.plan is not None:
-            with ctx.plan.backward_lock:  # the plan's buffers over the saved factors, views made once
-                gradients, dh, dc = _backward_eagerly(ctx, ctx.plan.backward, x, weight_ih, weight_hh, hiddens,
+        plan = ctx.plan() if ctx.plan is not None else None  # alive: the saved tensors above hold it
+        if static is None and plan is not None:
+            with plan.backward_lock:  # the plan's buffers over the saved factors, views made once
+                gradients, dh, dc = _backward_eagerly(ctx, plan.backward, x, weight_ih, weight_hh, hiddens,
                                                       grad_output, dh, dc)
         elif static is None:
             buffers = BackwardBuffers()
