@@ -12,7 +12,9 @@ import weakref
 import pytest
 import torch
 
+from benchmarks.revision import scratch_fast_at
 from lstm_models import build_lstm
+from lstm_models.core.parity import build_like_native
 from lstm_models.core import step_plans, workspace
 from lstm_models.core.scratch_fast import SmallCallPlan
 from tests.test_workspace import _pair, _sequences
@@ -128,6 +130,20 @@ def test_a_wide_layer_takes_no_plan_even_for_a_short_sequence():
     narrower = build_lstm("scratch_fast", 8, 255)
     narrower(torch.randn(2, 1, 8))[0].sum().backward()
     assert step_plans.free_plans() == 1
+
+
+def test_a_copy_of_the_module_loaded_beside_it_keeps_its_own_plans():
+    # `ab_compare --against REV` runs scratch_fast.py as it was at REV beside today's: neither may take the other's
+    # plans, which may be of another make.
+    native, fast = _pair()
+    copy = build_like_native(native, "scratch_fast", scratch_fast_at("HEAD"), input_size=3, hidden_size=4,
+                             num_layers=2)
+    (x,) = _sequences(1)
+    for module in (fast, copy, fast, copy):
+        module(x)[0].sum().backward()
+    with step_plans._lock:
+        plan_classes = {type(plan) for _, plan in step_plans._free}
+    assert len(plan_classes) == 2  # each copy's own SmallCallPlan, both layers' plans back with their maker
 
 
 def test_threads_training_at_once_each_get_nn_lstm_gradients():

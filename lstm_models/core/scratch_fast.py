@@ -383,7 +383,8 @@ class SmallCallPlan:
         # weights' copy, which a short sequence of a wide layer makes the largest.
         if not step_plans.wanted(max(4 * seq_len * batch * hidden, 4 * hidden * hidden), like):
             return None
-        key = ("scratch_fast", seq_len, batch, hidden, needs_grad, like.dtype)
+        # The class in the key: a copy of this module loaded beside it (``benchmarks.revision``) keeps its own plans.
+        key = (cls, seq_len, batch, hidden, needs_grad, like.dtype)
         return step_plans.take(key, lambda: cls(key, like, seq_len, batch, hidden, needs_grad, minus_one))
 
     def finish_forward(self, x, weight_ih, weight_hh):
