@@ -240,7 +240,7 @@ def layer_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, needs_grad:
     hidden = h0.shape[1]
     g_doubler, minus_one = _gate_constants(x)
     # On CUDA, after the first call of a shape, the loop is a captured graph on static buffers (loop_graphs).
-    static = None
+    static = plan = None
     if loop_graphs.may_replay(x):
         if needs_grad:
             allocate, run = (lambda: GraphForwardBuffers(x, seq_len, batch, hidden)), forward_steps_keeping_states
@@ -254,18 +254,21 @@ def layer_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, needs_grad:
             buffers = GraphForwardBuffers(x, seq_len, batch, hidden, zeroed=False)
             _write_forward_inputs(buffers, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, g_doubler)
             forward_steps_keeping_states(buffers)
-            factors = factors_after_loop(buffers, x)
+            hiddens, factors = buffers.hiddens, factors_after_loop(buffers, x)
         else:
             plan = SmallCallPlan.take(x, seq_len, batch, hidden, needs_grad, minus_one)
             buffers = plan.forward if plan is not None else ForwardBuffers(x, seq_len, batch, hidden, needs_grad,
                                                                              minus_one)
             _write_forward_inputs(buffers, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, g_doubler)
             forward_steps(buffers)
-            factors = buffers.saved_factors()
-            if plan is not None:  # nothing the caller gets may be the plan's memory
-                return plan.finish_forward(x, weight_ih, weight_hh)
-            workspace.give_back(buffers.x_proj)
-        hiddens, final_cell = buffers.hiddens, buffers.final_cell().clone()
+            if plan is None:
+                workspace.give_back(buffers.x_proj)
+                hiddens, factors = buffers.hiddens, buffers.saved_factors()
+            else:  # copied out, as from a replayed loop: what the caller gets is never the plan's memory
+                hiddens = buffers.hiddens.clone()
+        final_cell = buffers.final_cell().clone()
+        if plan is not None:
+            factors = plan.lend_factors()  # after the copies: without a backward the plan is free again
     else:
         # The static buffers serve every call of this shape: one call at a time writes its inputs, replays, copies
         # out what it returns and launches what it saves (threads may share a stream).
@@ -275,7 +278,8 @@ def layer_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, needs_grad:
             hiddens, final_cell = buffers.hiddens.clone(), buffers.final_cell().clone()
             factors = factors_after_loop(buffers, x) if needs_grad else None
     saved = (x, weight_ih, weight_hh, hiddens, *factors) if needs_grad else None
-    return hiddens[1:], hiddens[seq_len].clone(), final_cell, saved, None  # (T, B, H), (B, H), (B, H)
+    plan = plan if needs_grad else None  # without a backward, it is back in the pool already
+    return hiddens[1:], hiddens[seq_len].clone(), final_cell, saved, plan  # (T, B, H), (B, H), (B, H)
 
 
 def _write_forward_inputs(buffers, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, g_doubler) -> None:
@@ -387,18 +391,16 @@ class SmallCallPlan:
         key = (cls, seq_len, batch, hidden, needs_grad, like.dtype)
         return step_plans.take(key, lambda: cls(key, like, seq_len, batch, hidden, needs_grad, minus_one))
 
-    def finish_forward(self, x, weight_ih, weight_hh):
-        """``layer_forward``'s results from this plan's filled buffers: copies of the outputs; and either the plan
-        back in the pool (no backward follows), or what the backward needs, which returns the plan to the pool
-        once autograd frees it."""
-        hiddens = self.forward.hiddens
-        output, h_n, c_n = hiddens[1:].clone(), hiddens[-1].clone(), self.forward.final_cell().clone()
+    def lend_factors(self):
+        """Once the call has copied out what it returns: without a backward, None, and the plan is back in the pool;
+        with one, the saved factors for autograd to hold, the plan returning to the pool when autograd frees them."""
         if self.backward is None:
             step_plans.give_back(self.key, self)
-            return output, h_n, c_n, None, None
-        saved_hiddens = hiddens.view_as(hiddens)  # an object of its own, that only autograd will hold
-        step_plans.give_back_when_freed(saved_hiddens, self.key, self)
-        return output, h_n, c_n, (x, weight_ih, weight_hh, saved_hiddens, *self.forward.saved_factors()), self
+            return None
+        dz_factors, dc_from_dh, forget = self.forward.saved_factors()
+        forget = forget.view_as(forget)  # an object of its own, that only autograd will hold
+        step_plans.give_back_when_freed(forget, self.key, self)
+        return dz_factors, dc_from_dh, forget
 
 
 def backward_steps(buffers: BackwardBuffers) -> None:
