@@ -1,0 +1,56 @@
+"""Flat CPU tensors in memory that Linux is asked to back with 2 MiB pages: for ``workspace``'s large buffers.
+
+Why: a `medium` step streams about 100 MB through buffers of 6 to 26 MB, a new 4 KiB page every 1,024 floats. In
+this project's virtual machine each miss of the translation cache walks two sets of page tables (the guest's and
+the host's), and the forward's time loop at `medium` measured 8 to 16 % faster with the same buffers in 2 MiB pages
+(docs/scratch_fast.md, row 29). The machines seen so far leave huge pages to be asked for
+(``/sys/kernel/mm/transparent_hugepage/enabled`` set to ``madvise``); PyTorch's own allocator asks only when the
+process starts with ``THP_MEM_ALLOC_ENABLE=1``, which a library cannot set once torch is imported.
+
+How, in plain Python: an anonymous private ``mmap`` with ``madvise(MADV_HUGEPAGE)``, and ``torch.frombuffer`` over
+it, starting at the first 2 MiB boundary. The tensor keeps the mapping alive; the mapping is unmapped when the
+last tensor over it is freed. Where the platform has no such advice (not Linux) ``empty`` returns None, and where
+the kernel declines (huge pages set to ``never``, or none free), the memory is simply in 4 KiB pages.
+
+``LSTM_BENCH_HUGE_PAGES=0`` in the environment (or ``set_enabled(False)``) turns the advice off: the pool's buffers
+then come from PyTorch's allocator, as before (to time the difference, or on a kernel where huge pages misbehave).
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+
+import torch
+
+HUGE_PAGE_BYTES = 2 << 20
+
+_enabled = os.environ.get("LSTM_BENCH_HUGE_PAGES", "1") != "0"
+
+
+def set_enabled(enabled: bool) -> None:
+    """Turn the advice on or off for buffers made from now on (it starts on unless ``LSTM_BENCH_HUGE_PAGES=0``)."""
+    global _enabled
+    _enabled = enabled
+
+
+def available() -> bool:
+    """Whether huge pages will be asked for: turned on, on a platform that lets a process ask (Linux, where Python
+    has ``mmap.MADV_HUGEPAGE``)."""
+    return _enabled and hasattr(mmap, "MADV_HUGEPAGE") and hasattr(mmap, "MAP_ANONYMOUS")
+
+
+def empty(numel: int, dtype: torch.dtype) -> torch.Tensor | None:
+    """A flat CPU tensor of ``numel`` elements of ``dtype`` that starts on a 2 MiB boundary, in memory advised for
+    huge pages (zero-filled by the kernel, as every new mapping is); None where ``available()`` is not."""
+    if not available():
+        return None
+    nbytes = numel * torch.empty((), dtype=dtype).element_size()
+    # One page more than the size rounded up, so that a 2 MiB boundary falls inside with the whole buffer after it.
+    # The part before the boundary is never touched, so it never takes memory.
+    length = -(-nbytes // HUGE_PAGE_BYTES) * HUGE_PAGE_BYTES + HUGE_PAGE_BYTES
+    mapping = mmap.mmap(-1, length, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    mapping.madvise(mmap.MADV_HUGEPAGE)  # before the first touch: pages are chosen when they are faulted in
+    start = torch.frombuffer(mapping, dtype=torch.uint8, count=1).data_ptr()
+    # frombuffer makes a tensor of its own (not a view), holding ``mapping``: workspace pools it as a root buffer.
+    return torch.frombuffer(mapping, dtype=dtype, count=numel, offset=-start % HUGE_PAGE_BYTES)
