@@ -6,6 +6,7 @@ and that turning it off gives ordinary memory. Whether the kernel then finds fre
 """
 
 import gc
+import os
 import re
 import sys
 
@@ -18,8 +19,9 @@ from lstm_models.core import huge_pages, workspace
 MIB = 1 << 20
 
 needs_linux = pytest.mark.skipif(
-    not sys.platform.startswith("linux") or not hasattr(__import__("mmap"), "MADV_HUGEPAGE"),
-    reason="huge pages are asked for on Linux only (mmap.MADV_HUGEPAGE)",
+    not sys.platform.startswith("linux") or not hasattr(__import__("mmap"), "MADV_HUGEPAGE")
+    or not os.path.isdir("/sys/kernel/mm/transparent_hugepage"),
+    reason="huge pages are asked for on Linux only (mmap.MADV_HUGEPAGE), with a kernel that has them",
 )
 
 
@@ -80,6 +82,17 @@ def test_turned_off_there_is_no_advice_and_the_pool_uses_the_allocator():
     if sys.platform.startswith("linux"):
         mapping = _mapping_of(taken.data_ptr())
         assert mapping is None or "hg" not in mapping["flags"]
+
+
+@needs_linux
+def test_advice_the_kernel_refuses_gives_ordinary_memory(monkeypatch):
+    import mmap
+
+    monkeypatch.setattr(mmap, "MADV_HUGEPAGE", 12345)  # no such advice: the kernel answers EINVAL, as one without THP
+    assert huge_pages.empty(MIB, torch.float32) is None
+    taken = workspace.take((2, MIB), torch.empty(0))
+    taken.fill_(1.0)
+    assert taken.sum().item() == 2 * MIB
 
 
 @needs_linux

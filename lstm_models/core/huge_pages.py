@@ -9,8 +9,8 @@ process starts with ``THP_MEM_ALLOC_ENABLE=1``, which a library cannot set once 
 
 How, in plain Python: an anonymous private ``mmap`` with ``madvise(MADV_HUGEPAGE)``, and ``torch.frombuffer`` over
 it, starting at the first 2 MiB boundary. The tensor keeps the mapping alive; the mapping is unmapped when the
-last tensor over it is freed. Where the platform has no such advice (not Linux) ``empty`` returns None, and where
-the kernel declines (huge pages set to ``never``, or none free), the memory is simply in 4 KiB pages.
+last tensor over it is freed. Where the platform has no such advice (not Linux, or a kernel built without huge
+pages) ``empty`` returns None, and where the kernel declines (huge pages set to ``never``, or none free), the memory is simply in 4 KiB pages.
 
 ``LSTM_BENCH_HUGE_PAGES=0`` in the environment (or ``set_enabled(False)``) turns the advice off: the pool's buffers
 then come from PyTorch's allocator, as before (to time the difference, or on a kernel where huge pages misbehave).
@@ -42,15 +42,20 @@ def available() -> bool:
 
 def empty(numel: int, dtype: torch.dtype) -> torch.Tensor | None:
     """A flat CPU tensor of ``numel`` elements of ``dtype`` that starts on a 2 MiB boundary, in memory advised for
-    huge pages (zero-filled by the kernel, as every new mapping is); None where ``available()`` is not."""
+    huge pages (zero-filled by the kernel, as every new mapping is); None where ``available()`` is not, or where the
+    kernel refuses the advice."""
     if not available():
         return None
-    nbytes = numel * torch.empty((), dtype=dtype).element_size()
-    # One page more than the size rounded up, so that a 2 MiB boundary falls inside with the whole buffer after it.
+    nbytes = numel * dtype.itemsize
+    # One huge page more than the size rounded up, so that a 2 MiB boundary falls inside with the whole buffer after it.
     # The part before the boundary is never touched, so it never takes memory.
     length = -(-nbytes // HUGE_PAGE_BYTES) * HUGE_PAGE_BYTES + HUGE_PAGE_BYTES
     mapping = mmap.mmap(-1, length, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-    mapping.madvise(mmap.MADV_HUGEPAGE)  # before the first touch: pages are chosen when they are faulted in
+    try:
+        mapping.madvise(mmap.MADV_HUGEPAGE)  # before the first touch: pages are chosen when they are faulted in
+    except OSError:  # a kernel built without transparent huge pages refuses the advice (EINVAL)
+        mapping.close()
+        return None
     start = torch.frombuffer(mapping, dtype=torch.uint8, count=1).data_ptr()
     # frombuffer makes a tensor of its own (not a view), holding ``mapping``: workspace pools it as a root buffer.
     return torch.frombuffer(mapping, dtype=dtype, count=numel, offset=-start % HUGE_PAGE_BYTES)
