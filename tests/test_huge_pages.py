@@ -8,6 +8,7 @@ and that turning it off gives ordinary memory. Whether the kernel then finds fre
 import gc
 import os
 import re
+import subprocess
 import sys
 
 import pytest
@@ -82,6 +83,15 @@ def test_turned_off_there_is_no_advice_and_the_pool_uses_the_allocator():
     if sys.platform.startswith("linux"):
         mapping = _mapping_of(taken.data_ptr())
         assert mapping is None or "hg" not in mapping["flags"]
+
+
+@needs_linux
+def test_environment_variable_turns_it_off():
+    code = "from lstm_models.core import huge_pages; print(huge_pages.available())"
+    for value, expected in (("0", "False"), ("1", "True")):
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                                env={**os.environ, "LSTM_BENCH_HUGE_PAGES": value})
+        assert result.stdout.strip() == expected
 
 
 @needs_linux
