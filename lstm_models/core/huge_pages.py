@@ -1,16 +1,18 @@
 """Flat CPU tensors in memory that Linux is asked to back with 2 MiB pages: for ``workspace``'s large buffers.
 
-Why: a `medium` step streams about 100 MB through buffers of 6 to 26 MB, a new 4 KiB page every 1,024 floats. In
+Why: a `medium` step streams over 100 MB through buffers of 6 to 26 MB, a new 4 KiB page every 1,024 floats. In
 this project's virtual machine each miss of the translation cache walks two sets of page tables (the guest's and
-the host's), and the forward's time loop at `medium` measured 8 to 16 % faster with the same buffers in 2 MiB pages
-(docs/scratch_fast.md, row 29). The machines seen so far leave huge pages to be asked for
-(``/sys/kernel/mm/transparent_hugepage/enabled`` set to ``madvise``); PyTorch's own allocator asks only when the
-process starts with ``THP_MEM_ALLOC_ENABLE=1``, which a library cannot set once torch is imported.
+the host's), and the forward's time loop at `medium` measured 10 to 16 % faster with the same buffers in 2 MiB pages
+(docs/scratch_fast.md, row 29). This project's CPU machine gives huge pages only to memory that asks for them
+(``/sys/kernel/mm/transparent_hugepage/enabled`` set to ``madvise``, a common default); PyTorch's own allocator
+asks only when the process starts with ``THP_MEM_ALLOC_ENABLE=1``, which a library cannot set once torch is
+imported.
 
 How, in plain Python: an anonymous private ``mmap`` with ``madvise(MADV_HUGEPAGE)``, and ``torch.frombuffer`` over
 it, starting at the first 2 MiB boundary. The tensor keeps the mapping alive; the mapping is unmapped when the
 last tensor over it is freed. Where the platform has no such advice (not Linux, or a kernel built without huge
-pages) ``empty`` returns None, and where the kernel declines (huge pages set to ``never``, or none free), the memory is simply in 4 KiB pages.
+pages) ``empty`` returns None; where the kernel takes the advice but gives none (huge pages set to ``never``, or
+none free), the memory is simply in 4 KiB pages.
 
 ``LSTM_BENCH_HUGE_PAGES=0`` in the environment (or ``set_enabled(False)``) turns the advice off: the pool's buffers
 then come from PyTorch's allocator, as before (to time the difference, or on a kernel where huge pages misbehave).
