@@ -19,6 +19,8 @@ import sys
 
 import torch
 
+from lstm_models.core import huge_pages
+
 from benchmarks.cli_options import add_selection_options, apply_selection
 from benchmarks.revision import RevisionError, scratch_fast_at
 from benchmarks.round_robin import round_robin_medians
@@ -46,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     calls = {(impl, name): getattr(passes[impl], name) for impl in impls for name in PASSES}
     medians = round_robin_medians(calls, args.rounds)
     print(f"shape {shape.name} {shape.sizes()}, {torch.get_num_threads()} threads, {args.rounds} rounds")
+    print("huge pages: " + ", ".join(f"{who} {value}" for who, value in huge_pages.settings().items()))
     for name in PASSES:
         reference = medians[impls[0], name].seconds
         for impl in impls:

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from lstm_models import IMPLEMENTATIONS, UnknownNamesError, select_names
+from lstm_models.core import huge_pages
 
 from benchmarks.grid import DEVICES, PASSES, SHAPES, Shape, fits
 
@@ -39,6 +40,12 @@ def pytest_configure(config):
     # run, not a collection traceback, and only when a benchmark module happens to be collected.
     for option, allowed in (("lstm_impls", IMPLEMENTATIONS), ("lstm_devices", DEVICES), ("lstm_shapes", SHAPES)):
         _selection(config, option, allowed)
+
+
+def pytest_benchmark_update_machine_info(config, machine_info):
+    """Record in the results' JSON who gets huge pages in this process: at `medium` and up they move the times by
+    3 to 10 % (docs/scratch_fast.md, row 29)."""
+    machine_info["huge_pages"] = huge_pages.settings()
 
 
 def pytest_generate_tests(metafunc):

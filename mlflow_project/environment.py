@@ -10,6 +10,8 @@ from pathlib import Path
 
 import torch
 
+from lstm_models.core import huge_pages
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -51,6 +53,8 @@ def environment_tags(device: str = "cpu") -> dict[str, str]:
         "lstm_bench.torch_threads": str(torch.get_num_threads()),
         "lstm_bench.hostname": platform.node(),
         "lstm_bench.git_commit": git_commit(),
+        # Timings at `medium` and up move by 3 to 10 % with huge pages (docs/scratch_fast.md, row 29).
+        **{f"lstm_bench.huge_pages.{who}": value for who, value in huge_pages.settings().items()},
     }
     if device.startswith("cuda") and torch.cuda.is_available():
         tags["lstm_bench.gpu_model"] = torch.cuda.get_device_name(0)

@@ -1,5 +1,7 @@
 """The `benchmark` entry point with a tiny grid, through `mlflow run`, into a temporary sqlite store."""
 
+import json
+
 import mlflow
 import pytest
 
@@ -34,9 +36,14 @@ def test_benchmark_run_logs_metrics_artifacts_and_machine(tmp_path):
     tags = run.data.tags
     assert tags["lstm_bench.torch_threads"] == "1" and tags["lstm_bench.cpu_model"]
     assert tags["lstm_bench.role"] == "benchmark" and tags["lstm_bench.torch_version"]
+    assert tags["lstm_bench.huge_pages.workspace"] in ("on", "off") and tags["lstm_bench.huge_pages.kernel"]
     names = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id, "benchmark")}
     assert names >= {"benchmark/results.json", "benchmark/results.csv", "benchmark/results.md",
                      "benchmark/times_cpu.png"}
+    results = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="benchmark/results.json",
+                                                  dst_path=str(tmp_path / "downloaded"))
+    with open(results) as raw:
+        assert set(json.load(raw)["machine_info"]["huge_pages"]) == {"workspace", "torch_allocator", "kernel"}
     mlflow.set_tracking_uri(None)
 
 

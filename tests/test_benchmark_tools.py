@@ -21,6 +21,15 @@ def test_ab_compare_prints_medians_and_ratios(capsys):
     assert all(line.endswith("page faults") and float(line.split()[-3]) >= 0 for line in lines)
 
 
+def test_ab_compare_says_who_gets_huge_pages(capsys, monkeypatch):
+    from lstm_models.core import huge_pages
+
+    monkeypatch.setattr(huge_pages, "_enabled", False)  # as LSTM_BENCH_HUGE_PAGES=0 would
+    assert ab_compare.main(["--shape", "toy", "--rounds", "1", "--impls", "native,scratch_fast"]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("huge pages:"))
+    assert "workspace off" in line and "torch_allocator " in line and "kernel " in line
+
+
 def test_ab_compare_times_scratch_fast_against_a_git_revision(capsys):
     # HEAD's file loads beside the working tree's (the same file in a clean checkout): both are timed.
     assert ab_compare.main(["--shape", "toy", "--rounds", "1", "--impls", "native,scratch_fast",

@@ -135,3 +135,28 @@ def test_training_on_huge_page_buffers_matches_nn_lstm():
             torch.testing.assert_close(actual.grad, expected.grad, rtol=1e-10, atol=1e-10, msg=f"step {step}, {name}")
     reused = workspace.take((4, 60 * 32, 96), torch.empty(0, dtype=torch.float64))  # a buffer the steps gave back
     assert "hg" in _mapping_of(reused.data_ptr())["flags"]
+
+
+def test_settings_say_who_gets_huge_pages(monkeypatch):
+    monkeypatch.setenv("THP_MEM_ALLOC_ENABLE", "1")
+    huge_pages.set_enabled(False)
+    settings = huge_pages.settings()
+    assert settings["workspace"] == "off" and settings["torch_allocator"] == "on"
+    if os.path.exists("/sys/kernel/mm/transparent_hugepage/enabled"):
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as setting:
+            assert f"[{settings['kernel']}]" in setting.read()
+    else:
+        assert settings["kernel"] == "unavailable"
+    huge_pages.set_enabled(True)
+    monkeypatch.delenv("THP_MEM_ALLOC_ENABLE")
+    assert huge_pages.settings()["torch_allocator"] == "off"
+    assert huge_pages.settings()["workspace"] == ("on" if huge_pages.available() else "off")
+
+
+def test_runs_are_tagged_with_who_gets_huge_pages():
+    from mlflow_project.environment import environment_tags
+
+    tags = environment_tags("cpu")
+    assert {key: tags[key] for key in tags if key.startswith("lstm_bench.huge_pages.")} == {
+        f"lstm_bench.huge_pages.{who}": value for who, value in huge_pages.settings().items()}
+

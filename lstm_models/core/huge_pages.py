@@ -61,3 +61,24 @@ def empty(numel: int, dtype: torch.dtype) -> torch.Tensor | None:
     start = torch.frombuffer(mapping, dtype=torch.uint8, count=1).data_ptr()
     # frombuffer makes a tensor of its own (not a view), holding ``mapping``: workspace pools it as a root buffer.
     return torch.frombuffer(mapping, dtype=dtype, count=numel, offset=-start % HUGE_PAGE_BYTES)
+
+
+def kernel_mode() -> str:
+    """The kernel's transparent huge page mode (``always``, ``madvise`` or ``never``), or ``unavailable``."""
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as setting:
+            text = setting.read()  # e.g. "always [madvise] never": the chosen mode in brackets
+    except OSError:
+        return "unavailable"
+    start, end = text.find("["), text.find("]")
+    return text[start + 1:end] if 0 <= start < end else "unavailable"
+
+
+def settings() -> dict[str, str]:
+    """Who gets huge pages in this process, for the record beside a timing: scratch_fast's pooled buffers (this
+    module), PyTorch's allocator (``THP_MEM_ALLOC_ENABLE``, which helps ``nn.LSTM``) and the kernel's mode."""
+    return {
+        "workspace": "on" if available() else "off",
+        "torch_allocator": "on" if os.environ.get("THP_MEM_ALLOC_ENABLE") == "1" else "off",
+        "kernel": kernel_mode(),
+    }
