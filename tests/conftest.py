@@ -47,6 +47,15 @@ def run_cli(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 60
                           timeout=timeout, stdin=subprocess.DEVNULL)
 
 
+def printed_by_fresh_process(module: str, function: str, **env: str) -> str:
+    """What ``lstm_models.core.<module>.<function>()`` returns in a new interpreter with ``env`` added to this one's
+    environment: how a switch read from an environment variable at import is set."""
+    code = f"from lstm_models.core import {module}; print({module}.{function}())"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            env={**os.environ, **env})
+    return result.stdout.strip()
+
+
 @pytest.fixture
 def sqlite_store(tmp_path, monkeypatch):
     """A fresh sqlite tracking store in a temporary folder, set for this process and its children."""

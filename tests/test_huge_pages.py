@@ -6,9 +6,9 @@ and that turning it off gives ordinary memory. Whether the kernel then finds fre
 """
 
 import gc
+import mmap
 import os
 import re
-import subprocess
 import sys
 
 import pytest
@@ -16,12 +16,12 @@ import torch
 
 from lstm_models import build_lstm
 from lstm_models.core import huge_pages, workspace
+from tests.conftest import printed_by_fresh_process
 
 MIB = 1 << 20
 
 needs_linux = pytest.mark.skipif(
-    not sys.platform.startswith("linux") or not hasattr(__import__("mmap"), "MADV_HUGEPAGE")
-    or not os.path.isdir("/sys/kernel/mm/transparent_hugepage"),
+    not huge_pages.platform_allows() or huge_pages.kernel_mode() == "unavailable",
     reason="huge pages are asked for on Linux only (mmap.MADV_HUGEPAGE), with a kernel that has them",
 )
 
@@ -50,14 +50,19 @@ def _mapping_of(address: int) -> dict | None:
     return None
 
 
+def _advised(tensor: torch.Tensor) -> bool:
+    """Whether the mapping holding ``tensor``'s memory was given MADV_HUGEPAGE (its ``hg`` flag)."""
+    mapping = _mapping_of(tensor.data_ptr())
+    return mapping is not None and "hg" in mapping["flags"]
+
+
 @needs_linux
 def test_a_buffer_starts_on_a_huge_page_and_is_advised_for_them():
     buffer = huge_pages.empty(3 * MIB // 4 + 5, torch.float32)  # a size that is not a whole number of pages
     assert buffer.shape == (3 * MIB // 4 + 5,) and buffer.dtype == torch.float32 and buffer._base is None
     assert buffer.data_ptr() % huge_pages.HUGE_PAGE_BYTES == 0
-    mapping = _mapping_of(buffer.data_ptr())
-    assert mapping is not None and "hg" in mapping["flags"]  # MADV_HUGEPAGE was given
-    assert mapping["end"] >= buffer.data_ptr() + buffer.numel() * 4
+    assert _advised(buffer)
+    assert _mapping_of(buffer.data_ptr())["end"] >= buffer.data_ptr() + buffer.numel() * 4
 
 
 @needs_linux
@@ -81,23 +86,17 @@ def test_turned_off_there_is_no_advice_and_the_pool_uses_the_allocator():
     taken = workspace.take((2, MIB), torch.empty(0))  # 8 MiB: large enough for huge pages when they are on
     assert taken.shape == (2, MIB)
     if sys.platform.startswith("linux"):
-        mapping = _mapping_of(taken.data_ptr())
-        assert mapping is None or "hg" not in mapping["flags"]
+        assert not _advised(taken)
 
 
 @needs_linux
 def test_environment_variable_turns_it_off():
-    code = "from lstm_models.core import huge_pages; print(huge_pages.available())"
     for value, expected in (("0", "False"), ("1", "True")):
-        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                                env={**os.environ, "LSTM_BENCH_HUGE_PAGES": value})
-        assert result.stdout.strip() == expected
+        assert printed_by_fresh_process("huge_pages", "available", LSTM_BENCH_HUGE_PAGES=value) == expected
 
 
 @needs_linux
 def test_advice_the_kernel_refuses_gives_ordinary_memory(monkeypatch):
-    import mmap
-
     monkeypatch.setattr(mmap, "MADV_HUGEPAGE", 12345)  # no such advice: the kernel answers EINVAL, as one without THP
     assert huge_pages.empty(MIB, torch.float32) is None
     taken = workspace.take((2, MIB), torch.empty(0))
@@ -109,10 +108,9 @@ def test_advice_the_kernel_refuses_gives_ordinary_memory(monkeypatch):
 def test_the_pools_large_buffers_are_advised_and_its_small_ones_are_not():
     like = torch.empty(0)
     large = workspace.take((4, 100 * 64, 256), like)  # the input projection at `medium`: 26 MB
-    assert "hg" in _mapping_of(large.data_ptr())["flags"]
+    assert _advised(large)
     small = workspace.take((MIB // 4 + 1,), like)  # pooled (over 1 MiB) but under one huge page
-    mapping = _mapping_of(small.data_ptr())
-    assert mapping is None or "hg" not in mapping["flags"]
+    assert not _advised(small)
     workspace.give_back(large)
     assert workspace.take((4, 100 * 64, 256), like).data_ptr() == large.data_ptr()  # kept and reused as before
 
@@ -134,7 +132,7 @@ def test_training_on_huge_page_buffers_matches_nn_lstm():
         for (name, expected), actual in zip(native.named_parameters(), fast.parameters()):
             torch.testing.assert_close(actual.grad, expected.grad, rtol=1e-10, atol=1e-10, msg=f"step {step}, {name}")
     reused = workspace.take((4, 60 * 32, 96), torch.empty(0, dtype=torch.float64))  # a buffer the steps gave back
-    assert "hg" in _mapping_of(reused.data_ptr())["flags"]
+    assert _advised(reused)
 
 
 def test_settings_say_who_gets_huge_pages(monkeypatch):
@@ -142,8 +140,8 @@ def test_settings_say_who_gets_huge_pages(monkeypatch):
     huge_pages.set_enabled(False)
     settings = huge_pages.settings()
     assert settings["workspace"] == "off" and settings["torch_allocator"] == "on"
-    if os.path.exists("/sys/kernel/mm/transparent_hugepage/enabled"):
-        with open("/sys/kernel/mm/transparent_hugepage/enabled") as setting:
+    if os.path.exists(huge_pages.KERNEL_MODE_FILE):
+        with open(huge_pages.KERNEL_MODE_FILE) as setting:
             assert f"[{settings['kernel']}]" in setting.read()
     else:
         assert settings["kernel"] == "unavailable"

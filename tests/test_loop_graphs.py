@@ -7,8 +7,6 @@ sharing of one loop by several calls and layers, the bounds) on any machine.
 """
 
 import copy
-import os
-import subprocess
 import sys
 import threading
 
@@ -20,7 +18,7 @@ from lstm_models import build_lstm
 from lstm_models.core import loop_graphs
 from lstm_models.core.factory import lstm_inputs
 from lstm_models.core.parity import PARITY_CASES, ParityCase, build_like_native, run_case
-from tests.conftest import DEVICES, needs_cuda
+from tests.conftest import DEVICES, needs_cuda, printed_by_fresh_process
 from tests.test_parity import CUDA_FLOAT64_TOLERANCE, FLOAT64_TOLERANCE, assert_same_results
 from tests import test_scratch_fast  # a module, not its test: imported by name it would be collected twice
 
@@ -152,11 +150,8 @@ def test_turned_off_nothing_is_captured(replaying):
 
 
 def test_environment_variable_turns_it_off():
-    code = "from lstm_models.core import loop_graphs; print(loop_graphs.enabled())"
     for value, expected in (("0", "False"), ("1", "True")):
-        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                                env={**os.environ, "LSTM_BENCH_CUDA_GRAPHS": value})
-        assert result.stdout.strip() == expected
+        assert printed_by_fresh_process("loop_graphs", "enabled", LSTM_BENCH_CUDA_GRAPHS=value) == expected
 
 
 @pytest.mark.parametrize("device", DEVICES)

@@ -27,6 +27,7 @@ import os
 import torch
 
 HUGE_PAGE_BYTES = 2 << 20
+KERNEL_MODE_FILE = "/sys/kernel/mm/transparent_hugepage/enabled"  # e.g. "always [madvise] never"
 
 _enabled = os.environ.get("LSTM_BENCH_HUGE_PAGES", "1") != "0"
 
@@ -37,10 +38,14 @@ def set_enabled(enabled: bool) -> None:
     _enabled = enabled
 
 
+def platform_allows() -> bool:
+    """Whether a process can ask for huge pages here (Linux, where Python has ``mmap.MADV_HUGEPAGE``)."""
+    return hasattr(mmap, "MADV_HUGEPAGE") and hasattr(mmap, "MAP_ANONYMOUS")
+
+
 def available() -> bool:
-    """Whether huge pages will be asked for: turned on, on a platform that lets a process ask (Linux, where Python
-    has ``mmap.MADV_HUGEPAGE``)."""
-    return _enabled and hasattr(mmap, "MADV_HUGEPAGE") and hasattr(mmap, "MAP_ANONYMOUS")
+    """Whether huge pages will be asked for: turned on, and ``platform_allows()``."""
+    return _enabled and platform_allows()
 
 
 def empty(numel: int, dtype: torch.dtype) -> torch.Tensor | None:
@@ -67,8 +72,8 @@ def empty(numel: int, dtype: torch.dtype) -> torch.Tensor | None:
 def kernel_mode() -> str:
     """The kernel's transparent huge page mode (``always``, ``madvise`` or ``never``), or ``unavailable``."""
     try:
-        with open("/sys/kernel/mm/transparent_hugepage/enabled") as setting:
-            text = setting.read()  # e.g. "always [madvise] never": the chosen mode in brackets
+        with open(KERNEL_MODE_FILE) as setting:
+            text = setting.read()  # the chosen mode in brackets
     except OSError:
         return "unavailable"
     start, end = text.find("["), text.find("]")

@@ -19,7 +19,7 @@ Backward (backpropagation through time derived by hand, ``LSTMLayerFunction.back
 The large per-call buffers (the input projection, the backward's per-step factors, the gate gradients) come from
 ``workspace``, a pool that keeps them between calls: fresh buffers of tens of MB cost thousands of page faults per
 step on Linux. Saved buffers go back to the pool only when autograd frees them. New ones of 2 MiB and up are in
-memory advised for huge pages (``huge_pages``), which the loops stream through with fewer translation misses.
+memory advised for huge pages (``huge_pages``): the loops stream through them (design note, row 29).
 
 Per-step views (x_proj[:, t], hiddens[t], ...) are made with the buffers, by one ``unbind`` each: at small sizes
 the Python cost of slicing inside the loop is larger than the arithmetic. Below the workspace's size, where making
