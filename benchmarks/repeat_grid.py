@@ -117,7 +117,7 @@ def summary(files: list[Path], impl: str, device: str, targets: list[Target]) ->
             held_in_all = [both and this for both, this in zip(held_in_all, held)]
             lines.append(f"{str(target):36} {sum(held):3d}/{len(held):<3d}  " + " ".join(f"{v:.3f}" for v in values))
         lines.append(f"{'all targets in one run':36} {sum(held_in_all):3d}/{len(held_in_all):<3d}")
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def run_grid(out: Path, runs: int, device: str, pytest_args: list[str]) -> list[Path]:
