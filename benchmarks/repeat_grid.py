@@ -11,7 +11,8 @@ target such as "at or below 1.0" held.
 
 Each run is its own pytest process (`pytest benchmarks/test_lstm_passes.py --benchmark-only --lstm-devices
 DEVICE`, then whatever follows `--`), and writes `run_NNN.json` into --out as it ends, so a stopped batch keeps the
-runs it finished; more runs into the same folder add to them. Do not run anything else on the machine meanwhile.
+runs it finished; more runs into the same folder add to them. A run that fails stops the batch; what it timed is
+kept as `failed_NNN.json`, which summaries leave out. Do not run anything else on the machine meanwhile.
 """
 
 from __future__ import annotations
@@ -66,6 +67,12 @@ def parse_target(text: str) -> Target:
 
 def run_files(folder: Path) -> list[Path]:
     return sorted(folder.glob(RUN_FILE_PATTERN))
+
+
+def next_run_number(folder: Path) -> int:
+    """One more than the highest run number in ``folder`` (run_007.json -> 8), so that no run is written over."""
+    numbers = [int(path.stem.split("_")[1]) for path in folder.glob(RUN_FILE_PATTERN) if path.stem[4:].isdigit()]
+    return max(numbers, default=0) + 1
 
 
 def medians_of(path: Path) -> dict[tuple[str, str, str, str], float]:
@@ -124,7 +131,7 @@ def run_grid(out: Path, runs: int, device: str, pytest_args: list[str]) -> list[
     """``runs`` more grid runs, one pytest process each, numbered after the files already in ``out``."""
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    first = len(run_files(out)) + 1
+    first = next_run_number(out)
     written = []
     for number in range(first, first + runs):
         path = out / f"run_{number:03d}.json"
@@ -135,8 +142,12 @@ def run_grid(out: Path, runs: int, device: str, pytest_args: list[str]) -> list[
         result = subprocess.run(command, capture_output=True, text=True, cwd=REPOSITORY)
         if result.returncode != 0 or not path.exists():
             last_line = (result.stdout + result.stderr).strip().splitlines()[-1:] or ["no output"]
+            kept = ""
+            if path.exists():  # pytest-benchmark writes what was timed even when a test failed: kept, not summarised
+                path.rename(path.with_name(f"failed_{number:03d}.json"))
+                kept = f" (what it timed is in failed_{number:03d}.json)"
             raise GridRunError(f"run {number - first + 1}/{runs} failed (pytest exit {result.returncode}: "
-                               f"{last_line[0]}); the {len(written)} finished before it are in {out}")
+                               f"{last_line[0]}){kept}; the {len(written)} finished before it are in {out}")
         written.append(path)
         print(f"run {number - first + 1}/{runs} done in {time.monotonic() - started:.0f} s", flush=True)
     return written

@@ -75,6 +75,24 @@ def test_a_failed_run_stops_the_batch_and_keeps_the_runs_before_it(tmp_path, cap
     assert captured.out.splitlines()[1].startswith("1 runs (run_001.json .. run_001.json)")  # still summarised
 
 
+def test_a_run_whose_tests_fail_is_set_aside_not_summarised(tmp_path, capsys, monkeypatch):
+    # A stand-in grid file: it times, then fails, as a grid test does when its results check fails. pytest-benchmark
+    # still writes the JSON; it must not count as a run. (-p loads the grid's options, which it does not use.)
+    failing_grid = tmp_path / "test_failing_grid.py"
+    failing_grid.write_text("def test_timed_then_failing(benchmark):\n    benchmark(lambda: None)\n    assert False\n")
+    monkeypatch.setattr(repeat_grid, "GRID_FILE", failing_grid)
+    runs = tmp_path / "runs"
+    _runs_with(runs, medium_ratios=[0.9, 0.8], toy_ratios=[1.2, 1.1])
+    (runs / "run_002.json").rename(runs / "run_007.json")  # numbering follows the highest, not the count
+    status = repeat_grid.main(["--runs", "2", "--out", str(runs), "--", "-p", "benchmarks.plugin"])
+    captured = capsys.readouterr()
+    assert status == 1
+    assert "error: run 1/2 failed (pytest exit 1: " in captured.err
+    assert "(what it timed is in failed_008.json); the 0 finished before it are in" in captured.err
+    assert sorted(path.name for path in runs.iterdir()) == ["failed_008.json", "run_001.json", "run_007.json"]
+    assert captured.out.splitlines()[1].startswith("2 runs (run_001.json .. run_007.json)")
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--summarise", "x", "--target", "medium.forward_backward"], "--target: write SHAPE.PASS=MAX"),
     (["--summarise", "x", "--target", "huge.forward=1"], "--target: SHAPE is one of toy, small, medium, large"),
