@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.grid import PASSES, SHAPES
+from benchmarks.suite_environment import suite_environment
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 GRID_FILE = REPOSITORY / "benchmarks" / "test_lstm_passes.py"
@@ -139,7 +140,7 @@ def run_grid(out: Path, runs: int, device: str, pytest_args: list[str]) -> list[
                    "-p", "no:cacheprovider", "-q", f"--benchmark-json={path}", *pytest_args]
         started = time.monotonic()
         print(f"run {number - first + 1}/{runs} -> {path}", flush=True)
-        result = subprocess.run(command, capture_output=True, text=True, cwd=REPOSITORY)
+        result = subprocess.run(command, capture_output=True, text=True, cwd=REPOSITORY, env=suite_environment())
         if result.returncode != 0 or not path.exists():
             last_line = (result.stdout + result.stderr).strip().splitlines()[-1:] or ["no output"]
             kept = ""

@@ -10,7 +10,6 @@ and a Markdown table; figures of times per shape (and the scaling sweeps when as
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
@@ -74,13 +73,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def suite_environment() -> dict[str, str]:
-    """This process's environment without pytest-xdist's worker variables: pytest-benchmark reads them, and a
-    suite started from inside an xdist worker (this entry point under a parallel test run) would refuse to time
-    anything."""
-    return {name: value for name, value in os.environ.items() if not name.startswith("PYTEST_XDIST_")}
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     limit_http_retries()
@@ -110,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
                         "threads": str(args.threads), "scaling": "on" if args.scaling else "off"})
         command = pytest_command(args, json_path)
         print("Running:", " ".join(command[1:]), flush=True)
+        from benchmarks.suite_environment import suite_environment
+
         # The suite's output goes straight to the console: pytest's progress is the progress of this run.
         completed = subprocess.run(command, cwd=PROJECT_ROOT, env=suite_environment())
         if completed.returncode != 0 or not json_path.exists():
