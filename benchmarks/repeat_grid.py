@@ -86,14 +86,15 @@ def medians_of(path: Path) -> dict[tuple[str, str, str, str], float]:
         raise GridRunError(f"{path}: not a result file of the grid ({type(error).__name__}: {error})") from None
 
 
-def ratios_of(path: Path, impl: str, device: str) -> dict[tuple[str, str], float]:
-    """{(shape, pass): impl's median over native's} in one run, for every (shape, pass) where both were timed."""
+def ratios_of(path: Path, impl: str, device: str) -> dict[tuple[str, str], tuple[float, float]]:
+    """{(shape, pass): (impl's median over native's, native's median in ms)} in one run, for every (shape, pass)
+    where both were timed."""
     medians = medians_of(path)
     ratios = {}
     for (run_device, pass_name, shape, run_impl), median in medians.items():
         native = medians.get((run_device, pass_name, shape, "native"))
         if run_device == device and run_impl == impl and native:
-            ratios[(shape, pass_name)] = median / native
+            ratios[(shape, pass_name)] = (median / native, native * 1e3)
     if not ratios:
         found = sorted({key[3] for key in medians if key[0] == device} - {"native"})
         raise GridRunError(f"{path}: no {impl} results beside native on {device}"
@@ -102,16 +103,20 @@ def ratios_of(path: Path, impl: str, device: str) -> dict[tuple[str, str], float
 
 
 def summary(files: list[Path], impl: str, device: str, targets: list[Target]) -> str:
-    """The spread of the ratios per (shape, pass) over the runs, and in how many runs each target held."""
-    per_run = [ratios_of(path, impl, device) for path in files]
+    """The spread of the ratios per (shape, pass) over the runs, and in how many runs each target held. Beside
+    them, how far native's own median moved over the runs: the machine's drift, which the ratios ride on."""
+    with_native = [ratios_of(path, impl, device) for path in files]
+    per_run = [{key: ratio for key, (ratio, _) in ratios.items()} for ratios in with_native]
     lines = [f"{len(files)} runs ({files[0].name} .. {files[-1].name}); {impl} / native on {device}, the ratio of "
-             "medians in each run", "", f"{'shape':8} {'pass':17} {'min':>6} {'median':>6} {'max':>6} {'runs':>5}"]
+             "medians in each run", "",
+             f"{'shape':8} {'pass':17} {'min':>6} {'median':>6} {'max':>6} {'runs':>5}   native's median, ms"]
     keys = sorted({key for ratios in per_run for key in ratios},
                   key=lambda key: (list(SHAPES).index(key[0]), PASSES.index(key[1])))
     for shape, pass_name in keys:
         values = [ratios[(shape, pass_name)] for ratios in per_run if (shape, pass_name) in ratios]
+        native_ms = [ratios[(shape, pass_name)][1] for ratios in with_native if (shape, pass_name) in ratios]
         lines.append(f"{shape:8} {pass_name:17} {min(values):6.3f} {statistics.median(values):6.3f} "
-                     f"{max(values):6.3f} {len(values):5d}")
+                     f"{max(values):6.3f} {len(values):5d}   {_milliseconds(min(native_ms))} to {_milliseconds(max(native_ms))}")
     if targets:
         lines += ["", f"{'target':36} {'held':>7}  ratios, run by run"]
         held_in_all = [True] * len(per_run)
@@ -126,6 +131,11 @@ def summary(files: list[Path], impl: str, device: str, targets: list[Target]) ->
             lines.append(f"{str(target):36} {sum(held):3d}/{len(held):<3d}  " + " ".join(f"{v:.3f}" for v in values))
         lines.append(f"{'all targets in one run':36} {sum(held_in_all):3d}/{len(held_in_all):<3d}")
     return "\n".join(line.rstrip() for line in lines)
+
+
+def _milliseconds(value: float) -> str:
+    """Three significant digits, trailing zeros kept: 0.0496, 1.10, 70.0, 110."""
+    return f"{value:#.3g}".rstrip(".")
 
 
 def run_grid(out: Path, runs: int, device: str, pytest_args: list[str]) -> list[Path]:

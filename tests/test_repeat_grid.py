@@ -37,8 +37,9 @@ def test_summary_gives_the_spread_and_how_often_each_target_held(tmp_path, capsy
     output = capsys.readouterr().out
     assert status == 0
     assert output.startswith("3 runs (run_001.json .. run_003.json); scratch_fast / native on cpu")
-    assert _row(output, ["medium", "forward_backward"])[2:] == ["0.900", "1.000", "1.100", "3"]  # min median max
-    assert _row(output, ["toy", "forward_backward"])[2:] == ["1.200", "1.400", "1.600", "3"]
+    # min, median, max and runs; then how far native's own median moved (here not at all)
+    assert _row(output, ["medium", "forward_backward"])[2:] == ["0.900", "1.000", "1.100", "3", "100", "to", "100"]
+    assert _row(output, ["toy", "forward_backward"])[2:] == ["1.200", "1.400", "1.600", "3", "1.00", "to", "1.00"]
     # At or below the bound counts as held; only the first run holds both.
     assert _row(output, ["medium", "forward_backward", "<="])[4:] == ["2/3", "0.900", "1.000", "1.100"]
     assert _row(output, ["toy", "forward_backward", "<="])[4:] == ["2/3", "1.200", "1.600", "1.400"]
@@ -60,7 +61,10 @@ def test_a_real_run_is_added_to_the_runs_already_in_the_folder(tmp_path, capsys)
                             for pass_name in ("forward", "backward", "forward_backward")}
     measured = new_run[("scratch_fast", "forward_backward")] / new_run[("native", "forward_backward")]
     assert _row(output, ["toy", "forward_backward", "<="])[4:] == ["2/2", "7.000", f"{measured:.3f}"]
-    assert _row(output, ["toy", "forward"])[-1] == "1"  # only the new run timed the forward alone
+    assert _row(output, ["toy", "forward"])[5] == "1"  # only the new run timed the forward alone
+    native_ms = new_run[("native", "forward")] * 1e3
+    shown = f"{native_ms:#.3g}".rstrip(".")
+    assert _row(output, ["toy", "forward"])[6:] == [shown, "to", shown]
     assert output.splitlines()[2].startswith("2 runs (run_001.json .. run_002.json)")
 
 
