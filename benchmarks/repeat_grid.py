@@ -18,7 +18,6 @@ kept as `failed_NNN.json`, which summaries leave out. Do not run anything else o
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.grid import PASSES, SHAPES
+from benchmarks.result_files import ResultFileError, timed_passes
 from benchmarks.suite_environment import suite_environment
 
 REPOSITORY = Path(__file__).resolve().parent.parent
@@ -77,13 +77,14 @@ def next_run_number(folder: Path) -> int:
 
 
 def medians_of(path: Path) -> dict[tuple[str, str, str, str], float]:
-    """{(device, pass, shape, impl): median seconds} of one pytest-benchmark JSON file from the grid."""
+    """{(device, pass, shape, impl): median seconds} of the grid's passes in one result file (a scaling sweep's,
+    should the file hold them, are left out)."""
     try:
-        benchmarks = json.loads(path.read_text())["benchmarks"]
-        return {(b["extra_info"]["device"], b["extra_info"]["pass"], b["extra_info"]["shape"],
-                 b["extra_info"]["impl"]): b["stats"]["median"] for b in benchmarks}
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise GridRunError(f"{path}: not a result file of the grid ({type(error).__name__}: {error})") from None
+        rows = timed_passes(path)
+    except ResultFileError as error:
+        raise GridRunError(str(error)) from None
+    return {(row["device"], row["pass"], row["shape"], row["impl"]): row["median_s"]
+            for row in rows if row["sweep"] is None and row["shape"] in SHAPES}
 
 
 def ratios_of(path: Path, impl: str, device: str) -> dict[tuple[str, str], tuple[float, float]]:
@@ -105,18 +106,18 @@ def ratios_of(path: Path, impl: str, device: str) -> dict[tuple[str, str], tuple
 def summary(files: list[Path], impl: str, device: str, targets: list[Target]) -> str:
     """The spread of the ratios per (shape, pass) over the runs, and in how many runs each target held. Beside
     them, how far native's own median moved over the runs: the machine's drift, which the ratios ride on."""
-    with_native = [ratios_of(path, impl, device) for path in files]
-    per_run = [{key: ratio for key, (ratio, _) in ratios.items()} for ratios in with_native]
+    per_run = [ratios_of(path, impl, device) for path in files]  # {(shape, pass): (ratio, native ms)} each
     lines = [f"{len(files)} runs ({files[0].name} .. {files[-1].name}); {impl} / native on {device}, the ratio of "
              "medians in each run", "",
              f"{'shape':8} {'pass':17} {'min':>6} {'median':>6} {'max':>6} {'runs':>5}   native's median, ms"]
     keys = sorted({key for ratios in per_run for key in ratios},
                   key=lambda key: (list(SHAPES).index(key[0]), PASSES.index(key[1])))
     for shape, pass_name in keys:
-        values = [ratios[(shape, pass_name)] for ratios in per_run if (shape, pass_name) in ratios]
-        native_ms = [ratios[(shape, pass_name)][1] for ratios in with_native if (shape, pass_name) in ratios]
+        pairs = [ratios[(shape, pass_name)] for ratios in per_run if (shape, pass_name) in ratios]
+        values, native_ms = [ratio for ratio, _ in pairs], [ms for _, ms in pairs]
         lines.append(f"{shape:8} {pass_name:17} {min(values):6.3f} {statistics.median(values):6.3f} "
-                     f"{max(values):6.3f} {len(values):5d}   {_milliseconds(min(native_ms))} to {_milliseconds(max(native_ms))}")
+                     f"{max(values):6.3f} {len(values):5d}   "
+                     f"{_milliseconds(min(native_ms))} to {_milliseconds(max(native_ms))}")
     if targets:
         lines += ["", f"{'target':36} {'held':>7}  ratios, run by run"]
         held_in_all = [True] * len(per_run)
@@ -125,7 +126,7 @@ def summary(files: list[Path], impl: str, device: str, targets: list[Target]) ->
             missing = [path.name for path, ratios in zip(files, per_run) if key not in ratios]
             if missing:
                 raise GridRunError(f"--target {target.shape}.{target.pass_name}: not timed in {', '.join(missing)}")
-            values = [ratios[key] for ratios in per_run]
+            values = [ratios[key][0] for ratios in per_run]
             held = [value <= target.at_most for value in values]
             held_in_all = [both and this for both, this in zip(held_in_all, held)]
             lines.append(f"{str(target):36} {sum(held):3d}/{len(held):<3d}  " + " ".join(f"{v:.3f}" for v in values))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import matplotlib
@@ -19,18 +18,11 @@ PASS_ORDER = ("forward", "backward", "forward_backward")
 
 
 def load_results(path: Path) -> pd.DataFrame:
-    """One row per benchmark: impl, device, pass, shape, threads, flops, sweep/value (scaling), times in s."""
-    data = json.loads(Path(path).read_text())
-    rows = []
-    for bench in data.get("benchmarks", []):
-        info, stats = bench["extra_info"], bench["stats"]
-        if info.get("pass") == "memory":
-            continue  # benchmarks/test_peak_memory.py: its time is a process start-up, not a pass
-        rows.append({"impl": info["impl"], "device": info["device"], "pass": info["pass"], "shape": info["shape"],
-                     "threads": info["threads"], "flops": info["flops"], "sweep": info.get("sweep"),
-                     "value": info.get("value"), "median_s": stats["median"], "min_s": stats["min"],
-                     "iqr_s": stats["iqr"], "rounds": stats["rounds"], "group": bench["group"]})
-    frame = pd.DataFrame(rows)
+    """One row per timed pass (``benchmarks.result_files.timed_passes``), with times in ms, GFLOP/s and the ratio
+    to native in the same (device, pass, shape)."""
+    from benchmarks.result_files import timed_passes  # the suite's package, beside this one in the project
+
+    frame = pd.DataFrame(timed_passes(path))
     if frame.empty:
         return frame
     frame["median_ms"] = frame["median_s"] * 1e3

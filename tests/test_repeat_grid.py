@@ -7,12 +7,15 @@ import pytest
 from benchmarks import repeat_grid
 
 
-def _write_run(path, medians_ms, device="cpu"):
-    """A result file in pytest-benchmark's layout, as the grid writes it: {(impl, shape, pass): median ms}."""
-    benchmarks = [{"group": f"{device}-{pass_name}-{shape}", "stats": {"median": median / 1e3},
-                   "extra_info": {"impl": impl, "device": device, "pass": pass_name, "shape": shape}}
+def _write_run(path, medians_ms, device="cpu", extra=()):
+    """A result file in pytest-benchmark's layout, as the grid writes it: {(impl, shape, pass): median ms}; ``extra``
+    adds entries of other suites (a scaling sweep's, a peak memory's) as they write theirs."""
+    benchmarks = [{"group": f"{device}-{pass_name}-{shape}",
+                   "stats": {"median": median / 1e3, "min": median / 1e3, "iqr": 0.0, "rounds": 5},
+                   "extra_info": {"impl": impl, "device": device, "pass": pass_name, "shape": shape, "threads": 2,
+                                  "flops": 1}}
                   for (impl, shape, pass_name), median in medians_ms.items()]
-    path.write_text(json.dumps({"benchmarks": benchmarks}))
+    path.write_text(json.dumps({"benchmarks": benchmarks + list(extra)}))
 
 
 def _runs_with(folder, medium_ratios, toy_ratios):
@@ -44,6 +47,21 @@ def test_summary_gives_the_spread_and_how_often_each_target_held(tmp_path, capsy
     assert _row(output, ["medium", "forward_backward", "<="])[4:] == ["2/3", "0.900", "1.000", "1.100"]
     assert _row(output, ["toy", "forward_backward", "<="])[4:] == ["2/3", "1.200", "1.600", "1.400"]
     assert _row(output, ["all", "targets"])[-1] == "1/3"
+
+
+def test_entries_of_other_suites_in_a_file_are_left_out(tmp_path, capsys):
+    # A file written by the whole suite with --lstm-scaling holds sweeps and peak memory beside the grid.
+    sweep = [{"group": "scaling-seq_len", "stats": {"median": 0.5, "min": 0.5, "iqr": 0.0, "rounds": 3},
+              "extra_info": {"impl": impl, "device": "cpu", "pass": "forward_backward", "threads": 2,
+                             "shape": "seq_len=16", "sweep": "seq_len", "value": 16, "flops": 1}}
+             for impl in ("native", "scratch_fast")]
+    memory = {"group": "memory-cpu-toy", "stats": {"median": 1.5, "min": 1.5, "iqr": 0.0, "rounds": 1},
+              "extra_info": {"impl": "scratch_fast", "device": "cpu", "pass": "memory", "shape": "toy"}}
+    _write_run(tmp_path / "run_001.json", {("native", "toy", "forward"): 1.0, ("scratch_fast", "toy", "forward"): 2.0},
+               extra=[*sweep, memory])
+    assert repeat_grid.main(["--summarise", str(tmp_path)]) == 0
+    rows = [line.split()[:2] for line in capsys.readouterr().out.splitlines()[3:] if line]
+    assert rows == [["toy", "forward"]]
 
 
 def test_a_real_run_is_added_to_the_runs_already_in_the_folder(tmp_path, capsys):
