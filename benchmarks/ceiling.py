@@ -24,7 +24,7 @@ from typing import Callable, NamedTuple
 import torch
 
 from benchmarks.cli_options import add_timing_options, apply_timing_options
-from benchmarks.grid import Shape
+from lstm_models.benchmarking.grid import Shape
 from benchmarks.round_robin import round_robin_medians
 
 SQUARE_SIZES = (512, 1024, 2048)

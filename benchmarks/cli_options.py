@@ -8,7 +8,7 @@ import torch
 
 from lstm_models import IMPLEMENTATIONS, UnknownNamesError, select_names
 
-from benchmarks.grid import SHAPES, Shape, fits
+from lstm_models.benchmarking.grid import SHAPES, Shape, fits
 
 
 def add_timing_options(parser: argparse.ArgumentParser, rounds: int, rounds_help: str) -> None:

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.grid import SHAPES
+from lstm_models.benchmarking.grid import SHAPES
 from benchmarks.timing import Passes, build_for
 
 MIB = 2 ** 20

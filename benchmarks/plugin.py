@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from lstm_models import IMPLEMENTATIONS, UnknownNamesError, select_names
-from lstm_models.core import huge_pages
+from lstm_models.core.scratch_fast import huge_pages
 
-from benchmarks.grid import DEVICES, PASSES, SHAPES, Shape, fits
+from lstm_models.benchmarking.grid import DEVICES, PASSES, SHAPES, Shape, fits
 
 
 # (device, shape, impl) -> MiB above baseline, filled by test_peak_memory.py, printed by pytest_terminal_summary.
@@ -35,7 +35,12 @@ def _selection(config, option: str, allowed) -> list[str]:
         raise pytest.UsageError(f"--{option.replace('_', '-')}: {error}") from None
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-benchmark reads its options
 def pytest_configure(config):
+    # The suite times only when asked (--benchmark-only, or --benchmark-enable); a plain `pytest` runs each case
+    # once, as the correctness check it also is, so that the test tiers never time a grid by accident.
+    if not config.getoption("benchmark_only") and not config.getoption("benchmark_enable"):
+        config.option.benchmark_disable = True
     # Checked here, before collection, a bad selection is pytest's one-line "ERROR: --lstm-shapes: ..." on every
     # run, not a collection traceback, and only when a benchmark module happens to be collected.
     for option, allowed in (("lstm_impls", IMPLEMENTATIONS), ("lstm_devices", DEVICES), ("lstm_shapes", SHAPES)):

@@ -19,7 +19,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from benchmarks.cli_options import add_selection_options, apply_selection
-from benchmarks.timing import Passes, checked_passes, gc_disabled
+from benchmarks.timing import Passes, checked_passes
 
 MATRIX_PRODUCTS = frozenset({"aten::mm", "aten::bmm", "aten::addmm", "aten::baddbmm", "aten::addbmm",
                              "aten::matmul"})
@@ -33,7 +33,7 @@ def profile_steps(passes: Passes, rounds: int) -> list:
     """The profiler's per-operator averages over ``rounds`` forward+backward steps."""
     for _ in range(WARMUP_STEPS):
         passes.forward_backward()
-    with gc_disabled(), profile(activities=[ProfilerActivity.CPU]) as profiler:
+    with profile(activities=[ProfilerActivity.CPU]) as profiler:
         for _ in range(rounds):
             passes.forward_backward()
     return list(profiler.key_averages())

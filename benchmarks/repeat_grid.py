@@ -25,9 +25,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.grid import PASSES, SHAPES
-from benchmarks.result_files import ResultFileError, timed_passes
-from benchmarks.suite_environment import suite_environment
+from lstm_models.benchmarking.grid import PASSES, SHAPES
+from lstm_models.benchmarking.result_files import ResultFileError, timed_passes
+from lstm_models.benchmarking.suite_environment import suite_environment
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 GRID_FILE = REPOSITORY / "benchmarks" / "test_lstm_passes.py"

@@ -1,46 +1,57 @@
-"""``scratch_fast`` as it was at an earlier git revision, loaded beside today's, to time a change against its past.
+"""``scratch_fast`` as it was at an earlier git revision, timed in a process of its own, to time a change against
+its past.
 
-The file ``lstm_models/core/scratch_fast.py`` is read with ``git show REV:...`` and run as a module of today's
-``lstm_models.core`` package, so its relative imports resolve to today's siblings (``contract``, ``workspace``).
-That holds for every revision since the file's helpers stopped changing shape; a revision whose file imports
-something that no longer exists fails with the import error, which is reported as is.
+The revision is checked out into a temporary ``git worktree``; a second process runs this checkout's
+``ab_compare`` on that revision's ``lstm_models`` (put first on its ``sys.path``), timing ``native`` and
+``scratch_fast`` there, and hands back its medians as JSON. The library never sees two copies of itself; the two
+``scratch_fast``s are compared through their ratios to ``native``, each timed in its own process beside it.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import json
+import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-SCRATCH_FAST_FILE = "lstm_models/core/scratch_fast.py"
 
 
 class RevisionError(ValueError):
-    """The revision cannot be read or its file cannot be loaded; the message says why."""
+    """The revision cannot be checked out or timed; the message says why."""
 
 
-def scratch_fast_at(revision: str):
-    """The ``ScratchFastLSTM`` class of ``revision``'s scratch_fast.py (any name git accepts: HEAD~2, a hash)."""
+def _git(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
     try:
-        shown = subprocess.run(["git", "show", f"{revision}:{SCRATCH_FAST_FILE}"], cwd=REPO, capture_output=True,
-                               text=True, timeout=30)
+        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
     except (OSError, subprocess.TimeoutExpired) as error:
-        raise RevisionError(f"cannot run git in {REPO}: {error}") from error
-    if shown.returncode != 0:
-        raise RevisionError(f"git cannot show {SCRATCH_FAST_FILE} at {revision!r}: {shown.stderr.strip()}")
-    import lstm_models.core  # the package whose modules the old file imports relatively
+        raise RevisionError(f"cannot run git in {cwd}: {error}") from error
 
-    name = f"lstm_models.core._scratch_fast_at_{abs(hash(revision))}"
-    spec = importlib.util.spec_from_loader(name, loader=None)
-    module = importlib.util.module_from_spec(spec)
-    module.__package__ = lstm_models.core.__name__
-    sys.modules[name] = module  # dataclasses and pickling look modules up by name
-    try:
-        exec(compile(shown.stdout, f"{revision}:{SCRATCH_FAST_FILE}", "exec"), module.__dict__)
-    except Exception as error:
-        del sys.modules[name]
-        raise RevisionError(f"{SCRATCH_FAST_FILE} at {revision!r} does not load with today's package: "
-                            f"{type(error).__name__}: {error}") from error
-    return module.ScratchFastLSTM
+
+def medians_at(revision: str, timing_args: list[str]) -> dict[str, dict[str, float]]:
+    """``{pass: {impl: median seconds}}`` for native and scratch_fast at ``revision`` (any name git accepts),
+    timed by ``python -m benchmarks.ab_compare`` with ``timing_args`` (shape, rounds, threads)."""
+    resolved = _git("rev-parse", "--verify", f"{revision}^{{commit}}")
+    if resolved.returncode != 0:
+        raise RevisionError(f"git knows no revision {revision!r}")
+    with tempfile.TemporaryDirectory(prefix="lstm-bench-revision-") as scratch:
+        tree, imports = Path(scratch) / "tree", Path(scratch) / "imports"
+        added = _git("worktree", "add", "--detach", str(tree), resolved.stdout.strip())
+        if added.returncode != 0:
+            raise RevisionError(f"git cannot check out {revision!r}: {added.stderr.strip()}")
+        try:
+            imports.mkdir()
+            (imports / "lstm_models").symlink_to(tree / "lstm_models", target_is_directory=True)
+            json_path = Path(scratch) / "medians.json"
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(imports), str(REPO)])}
+            timed = subprocess.run([sys.executable, "-m", "benchmarks.ab_compare", "--impls", "native,scratch_fast",
+                                    *timing_args, "--json", str(json_path)], cwd=imports, env=env,
+                                   capture_output=True, text=True)
+            if timed.returncode != 0 or not json_path.exists():
+                last = (timed.stderr.strip().splitlines() or ["no output"])[-1]
+                raise RevisionError(f"timing {revision!r} failed: {last}")
+            return json.loads(json_path.read_text())
+        finally:
+            _git("worktree", "remove", "--force", str(tree))

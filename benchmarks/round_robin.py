@@ -3,19 +3,19 @@
 A shared machine's speed drifts; timing one call's rounds as a block lets a slow phase land on one of them. Here
 every round runs each call in turn, each round starting one call later, so slow phases hit all of them alike. And
 each timed call comes right after an untimed call of itself, as a training step follows the step before: a call
-that follows a different one runs on the caches and branch predictors that one left (on 2026-11-25, a
-``scratch_fast`` forward at ``toy`` took 277 µs right after nn.LSTM's forward+backward, 195 µs right after its own).
+that follows a different one runs on the caches and branch predictors that one left, which at the tutorial's sizes
+moves a call's time by tens of percent.
 The first ``WARMUP_ROUNDS`` rounds are not counted.
 """
 
 from __future__ import annotations
 
+import gc
 import resource
 import statistics
 import time
+from contextlib import contextmanager
 from typing import Callable, Hashable, NamedTuple, TypeVar
-
-from benchmarks.timing import gc_disabled
 
 WARMUP_ROUNDS = 2
 
@@ -36,6 +36,20 @@ def rotated(items: list, shift: int) -> list:
 
 def _page_faults() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+# pytest-benchmark's --benchmark-disable-gc serves only its own fixture; this timer is not one.
+@contextmanager
+def gc_disabled():
+    """Collections would land at random inside timed rounds; collect once, then keep the collector off."""
+    gc.collect()
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def round_robin_medians(calls: dict[Key, Callable[[], object]], rounds: int) -> dict[Key, Medians]:

@@ -6,10 +6,14 @@ Run the grid:  pytest benchmarks --benchmark-only [--lstm-impls ... --lstm-shape
 
 from __future__ import annotations
 
-from benchmarks.grid import rounds_for
-from benchmarks.timing import checked_passes, gc_disabled
+import pytest
+
+from lstm_models.benchmarking.grid import rounds_for
+from benchmarks.timing import checked_passes
 
 
+# Collections would land at random inside timed rounds: pytest-benchmark keeps the collector off while timing.
+@pytest.mark.benchmark(disable_gc=True)
 def test_lstm_pass(benchmark, impl, device_name, shape, pass_name, threads):
     device = device_name
     passes = checked_passes(impl, shape, device)
@@ -19,12 +23,11 @@ def test_lstm_pass(benchmark, impl, device_name, shape, pass_name, threads):
         "threads": threads, "flops": shape.flops(pass_name),
     })
     rounds, warmup = rounds_for(shape.name, device)
-    with gc_disabled():
-        if pass_name == "backward":
-            benchmark.pedantic(passes.backward, setup=passes.prepare_backward, rounds=rounds,
-                               warmup_rounds=warmup, iterations=1)
-        else:
-            benchmark.pedantic(getattr(passes, pass_name), rounds=rounds, warmup_rounds=warmup, iterations=1)
+    if pass_name == "backward":
+        benchmark.pedantic(passes.backward, setup=passes.prepare_backward, rounds=rounds,
+                           warmup_rounds=warmup, iterations=1)
+    else:
+        benchmark.pedantic(getattr(passes, pass_name), rounds=rounds, warmup_rounds=warmup, iterations=1)
     passes.check_results()
     if pass_name != "forward":
         passes.check_gradients()

@@ -7,14 +7,18 @@ of the session, with each implementation's ratio to native.
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks.grid import Shape
+from lstm_models.benchmarking.grid import Shape
 from benchmarks.plugin import MEMORY_RESULTS
+
+pytestmark = pytest.mark.slow  # each case starts a process
 
 ROOT = Path(__file__).resolve().parents[1]
 

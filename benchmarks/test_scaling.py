@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.grid import SCALING_ROUNDS, SCALING_WARMUP_ROUNDS, scaling_shapes
-from benchmarks.timing import checked_passes, gc_disabled
+from lstm_models.benchmarking.grid import SCALING_ROUNDS, SCALING_WARMUP_ROUNDS, scaling_shapes
+from benchmarks.timing import checked_passes
 
 POINTS = scaling_shapes()
 
 
+@pytest.mark.benchmark(disable_gc=True)
 @pytest.mark.parametrize("sweep, value, scaling_shape", POINTS, ids=[shape.name for _, _, shape in POINTS])
 def test_scaling(benchmark, request, impl, sweep, value, scaling_shape, threads):
     if not request.config.getoption("lstm_scaling") and not request.config.getoption("benchmark_disable"):
@@ -26,8 +27,7 @@ def test_scaling(benchmark, request, impl, sweep, value, scaling_shape, threads)
         "sizes": scaling_shape.sizes(), "threads": threads, "flops": scaling_shape.flops("forward_backward"),
         "sweep": sweep, "value": value,
     })
-    with gc_disabled():
-        benchmark.pedantic(passes.forward_backward, rounds=SCALING_ROUNDS, warmup_rounds=SCALING_WARMUP_ROUNDS,
-                           iterations=1)
+    benchmark.pedantic(passes.forward_backward, rounds=SCALING_ROUNDS, warmup_rounds=SCALING_WARMUP_ROUNDS,
+                       iterations=1)
     passes.check_results()
     passes.check_gradients()

@@ -7,15 +7,12 @@ two results in one benchmark group is the implementation.
 
 from __future__ import annotations
 
-import gc
-from contextlib import contextmanager
-
 import torch
 
 from lstm_models import build_lstm, lstm_inputs
 from lstm_models.core.parity import ParityCase, build_like_native, max_differences
 
-from benchmarks.grid import Shape
+from lstm_models.benchmarking.grid import Shape
 
 
 def build_for(impl: str, shape: Shape, device: str, dtype: torch.dtype = torch.float32,
@@ -104,16 +101,3 @@ class Passes:
         assert self.x.grad is not None and torch.isfinite(self.x.grad).all()
         for name, param in self.module.named_parameters():
             assert param.grad is not None and torch.isfinite(param.grad).all(), name
-
-
-@contextmanager
-def gc_disabled():
-    """Collections would land at random inside timed rounds; collect once, then keep the collector off."""
-    gc.collect()
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()

@@ -10,65 +10,72 @@ and a Markdown table; figures of times per shape (and the scaling sweeps when as
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import os
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
-from lstm_models import UnknownNamesError, select_names
+from lstm_models import IMPLEMENTATIONS
 
+from .cli import (ConfigError, add_arguments, as_params, names_from, non_negative_int, one_of, parameter,
+                  parse_config, raw_arguments, refuse, switch)
 from .comparison_run import log_new_params
-from .config import ConfigError, parse_choice, parse_impls
-from .environment import PROJECT_ROOT, environment_tags
-from .train import refuse
+from .environment import environment_tags
+from .orphans import process_tags
 from .tracking_store import limit_http_retries, tracking_store_problem
 
 DEVICE_CHOICES = ("cpu", "cuda", "all")
 
 
-def parse_shapes(text: str) -> list[str]:
-    from benchmarks.grid import SHAPES
+def shape_names() -> tuple[str, ...]:
+    from lstm_models.benchmarking.grid import SHAPES
 
-    try:
-        return list(select_names(text, SHAPES))
-    except UnknownNamesError:
-        raise ConfigError("shapes", f"must be 'all' or comma-separated names from {', '.join(SHAPES)}", text) from None
+    return tuple(SHAPES)
 
 
-def parse_threads(text: str) -> int:
-    try:
-        value = int(str(text).strip())
-    except ValueError:
-        raise ConfigError("threads", "must be 0 (torch's default) or a positive integer", text) from None
-    if value < 0:
-        raise ConfigError("threads", "must be 0 (torch's default) or a positive integer", text)
-    return value
+@dataclass(frozen=True)
+class BenchmarkConfig:
+    impls: tuple[str, ...] = parameter("all", "comma-separated implementations, or 'all'",
+                                       names_from(lambda: IMPLEMENTATIONS),
+                                       allowed="comma-separated registry names, or `all`")
+    shapes: tuple[str, ...] = parameter("all", "comma-separated from toy, small, medium, large, or 'all'",
+                                        names_from(shape_names), allowed="comma-separated from `toy`, `small`, "
+                                                                         "`medium`, `large`, or `all`")
+    device: str = parameter("cpu", "cpu, cuda or all (CUDA cases skip where it is absent)", one_of(*DEVICE_CHOICES),
+                            allowed="`cpu`, `cuda` or `all` (CUDA cases skip where it is absent)")
+    threads: int = parameter("0", "torch CPU threads while timing; 0 keeps torch's default", non_negative_int,
+                             allowed="torch CPU threads while timing; `0` keeps torch's default")
+    scaling: bool = parameter("off", "on: also time the sequence-length and hidden-size sweeps", switch,
+                              allowed="`on`: also time the sequence-length and hidden-size sweeps")
 
 
-def parse_switch(parameter: str, text: str) -> bool:
-    value = parse_choice(parameter, str(text).strip().lower(), ("on", "off", "true", "false", "1", "0"))
-    return value in ("on", "true", "1")
+def suite_folder() -> Path:
+    """The installed benchmark suite (the ``benchmarks`` package), wherever this command runs from."""
+    spec = importlib.util.find_spec("benchmarks")
+    return Path(spec.origin).parent
 
 
-def pytest_command(args, json_path: Path) -> list[str]:
-    files = ["benchmarks/test_lstm_passes.py"] + (["benchmarks/test_scaling.py"] if args.scaling else [])
-    devices = "cpu,cuda" if args.device == "all" else args.device
-    command = [sys.executable, "-m", "pytest", *files, "--benchmark-only", f"--benchmark-json={json_path}",
-               f"--lstm-impls={','.join(args.impls)}", f"--lstm-shapes={','.join(args.shapes)}",
-               f"--lstm-devices={devices}", f"--lstm-threads={args.threads}", "-p", "no:cacheprovider",
-               "-q", "-rs"]
-    return command + (["--lstm-scaling"] if args.scaling else [])
+def pytest_command(config: BenchmarkConfig, json_path: Path) -> list[str]:
+    suite = suite_folder()
+    files = [suite / "test_lstm_passes.py"] + ([suite / "test_scaling.py"] if config.scaling else [])
+    devices = "cpu,cuda" if config.device == "all" else config.device
+    # -p: the suite's options come from its plugin, which the project's root conftest loads only in a checkout.
+    command = [sys.executable, "-m", "pytest", *map(str, files), "-p", "benchmarks.plugin", "--benchmark-only",
+               f"--benchmark-json={json_path}", f"--lstm-impls={','.join(config.impls)}",
+               f"--lstm-shapes={','.join(config.shapes)}", f"--lstm-devices={devices}",
+               f"--lstm-threads={config.threads}", "-p", "no:cacheprovider", "-q", "-rs",
+               f"--rootdir={suite}", "-c", os.devnull]
+    return command + (["--lstm-scaling"] if config.scaling else [])
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mlflow_project.benchmark", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--impls", default="all", help="comma-separated implementations, or 'all'")
-    parser.add_argument("--shapes", default="all", help="comma-separated from toy, small, medium, large, or 'all'")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or all (CUDA cases skip where it is absent)")
-    parser.add_argument("--threads", default="0", help="torch CPU threads while timing; 0 keeps torch's default")
-    parser.add_argument("--scaling", default="off", help="on: also time the sequence-length and hidden-size sweeps")
+    add_arguments(parser, BenchmarkConfig)
     parser.add_argument("--output-dir", default="", help="also write the results and figures to this folder")
     return parser
 
@@ -77,12 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     limit_http_retries()
     try:
-        args.impls = parse_impls(args.impls)
-        args.shapes = parse_shapes(args.shapes)
-        args.device = parse_choice("device", args.device, DEVICE_CHOICES)
-        args.threads = parse_threads(args.threads)
-        args.scaling = parse_switch("scaling", args.scaling)
-        if args.device == "cuda":
+        config = parse_config(BenchmarkConfig, raw_arguments(args, BenchmarkConfig))
+        if config.device == "cuda":
             import torch
 
             if not torch.cuda.is_available():
@@ -98,22 +101,22 @@ def main(argv: list[str] | None = None) -> int:
         folder = Path(scratch) / "benchmark"
         folder.mkdir()
         json_path = folder / "results.json"
-        log_new_params({"impls": ",".join(args.impls), "shapes": ",".join(args.shapes), "device": args.device,
-                        "threads": str(args.threads), "scaling": "on" if args.scaling else "off"})
-        command = pytest_command(args, json_path)
+        log_new_params(as_params(config))
+        mlflow.set_tags(process_tags())  # from the start: a hard kill during the suite leaves an orphan to find
+        command = pytest_command(config, json_path)
         print("Running:", " ".join(command[1:]), flush=True)
-        from benchmarks.suite_environment import suite_environment
+        from lstm_models.benchmarking.suite_environment import suite_environment
 
         # The suite's output goes straight to the console: pytest's progress is the progress of this run.
-        completed = subprocess.run(command, cwd=PROJECT_ROOT, env=suite_environment())
+        completed = subprocess.run(command, env=suite_environment())
         if completed.returncode != 0 or not json_path.exists():
             mlflow.set_tag("lstm_bench.error", f"benchmark suite exited with status {completed.returncode}")
             mlflow.end_run(status="FAILED")
             print(f"error: the benchmark suite failed (exit status {completed.returncode})", file=sys.stderr)
             return 1
         frame = load_results(json_path)
-        threads = str(int(frame["threads"].iloc[0])) if not frame.empty else str(args.threads)
-        device = "cuda" if args.device in ("cuda", "all") and _cuda() else "cpu"
+        threads = str(int(frame["threads"].iloc[0])) if not frame.empty else str(config.threads)
+        device = "cuda" if config.device in ("cuda", "all") and _cuda() else "cpu"
         mlflow.set_tags({**environment_tags(device), "lstm_bench.role": "benchmark",
                          "lstm_bench.torch_threads": threads})
         if frame.empty:

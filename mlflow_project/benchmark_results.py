@@ -18,9 +18,9 @@ PASS_ORDER = ("forward", "backward", "forward_backward")
 
 
 def load_results(path: Path) -> pd.DataFrame:
-    """One row per timed pass (``benchmarks.result_files.timed_passes``), with times in ms, GFLOP/s and the ratio
+    """One row per timed pass (``lstm_models.benchmarking.result_files.timed_passes``), with times in ms, GFLOP/s and the ratio
     to native in the same (device, pass, shape)."""
-    from benchmarks.result_files import timed_passes  # the suite's package, beside this one in the project
+    from lstm_models.benchmarking.result_files import timed_passes  # the suite's package, beside this one in the project
 
     frame = pd.DataFrame(timed_passes(path))
     if frame.empty:

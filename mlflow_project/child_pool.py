@@ -1,9 +1,14 @@
-"""Train a comparison's children one after another, or several at once in forked worker processes.
+"""Train a comparison's children one after another, or several at once, each in a forked process of its own.
 
 At the tutorial's sizes a child is one busy Python thread (Lightning's loop costs more than the arithmetic), so
-on a machine with C cores, C workers train C children in about the time of one. Workers are forked from the
-parent: they inherit the imported modules (no second start-up of torch, Lightning and MLflow), the data, and
-the parent run as MLflow's active run, so ``train_child`` opens its nested run exactly as it does in-process.
+on a machine with C cores, C processes train C children in about the time of one. Each child is forked from the
+parent when its turn comes: it inherits the imported modules (no second start-up of torch, Lightning and MLflow)
+and the data, trains, sends its result back through a pipe, and exits.
+
+Why a process per child and not a pool (``concurrent.futures.ProcessPoolExecutor``): a pool whose worker dies is
+broken as a whole, its other workers are ended and their children lost with it, while here a process that dies
+(the out-of-memory killer's SIGKILL, a crash) ends only its own child. The parent creates each child's run before
+the fork, so it can end that run FAILED, saying how its process ended, and go on with the others.
 """
 
 from __future__ import annotations
@@ -11,41 +16,52 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
-import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
 
 import mlflow
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
 from .child_run import ChildResult, train_child
 from .config import TrainConfig
 from .interruption import HANDLED_SIGNALS, Interrupted, raise_if_signalled, record_signal
 
-# How long workers get to end their runs and exit before they are killed, and the pool's threads to stop.
+# How long children get to end their runs KILLED and exit after an interruption before they are killed.
 WORKER_EXIT_SECONDS = 20.0
-POOL_THREADS_SECONDS = 5.0
-# What every worker trains from, set just before the fork; workers read their inherited copy.
-_shared_job: dict = {}
-# In a worker: whether a child run is being trained (and so must be ended KILLED on a signal).
+# How often the parent looks for a signal whose exception was lost while it waits (interruption).
+POLL_SECONDS = 1.0
+# In a child process: whether its run is being trained (and so must be ended KILLED on a signal).
 _training = False
 
 
-def _on_signal_in_worker(signum, frame) -> None:
-    """SIGTERM comes from the pool being torn down, SIGINT from Ctrl+C reaching the whole process group."""
+@dataclass
+class Child:
+    impl: str
+    seed: int
+    run_id: str
+    process: multiprocessing.Process
+    results: Connection
+    result: ChildResult | None = None
+
+
+def _on_signal_in_child(signum, frame) -> None:
+    """SIGTERM comes from the parent ending the comparison, SIGINT from Ctrl+C reaching the whole process group."""
     if _training:
         record_signal(signum)  # should this exception be lost, the next batch raises it again
-        raise Interrupted(signum)  # train_child ends its run KILLED, then _train_in_worker exits
-    os._exit(128 + signum)  # idle: nothing to clean up
+        raise Interrupted(signum)  # train_child ends its run KILLED, then _train_in_child exits
+    os._exit(128 + signum)  # not training yet or any more: nothing to clean up
 
 
-def _prepare_worker() -> None:
-    """Runs first in each worker: its own signal handling, and no connection or thread pool shared with the
+def _prepare_child() -> None:
+    """Runs first in each child: its own signal handling, and no connection or thread pool shared with the
     parent or a sibling."""
     for handled in HANDLED_SIGNALS:
-        signal.signal(handled, _on_signal_in_worker)
+        signal.signal(handled, _on_signal_in_child)
     import torch
 
-    # One thread per worker: the workers already use every core, and OpenMP's pool is not fork-safe.
+    # One thread per child: the children already use every core, and OpenMP's pool is not fork-safe.
     torch.set_num_threads(1)
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
@@ -60,29 +76,59 @@ def _prepare_worker() -> None:
         cached_session.cache_clear()
 
 
-def _train_in_worker(run: tuple[str, int]) -> ChildResult:
+def _train_in_child(results: Connection, config: TrainConfig, impl: str, seed: int, run_id: str, datamodule,
+                    dataset, parent: mlflow.entities.Run) -> None:
     global _training
-    impl, seed = run
-    job = _shared_job
+    _prepare_child()
     _training = True
     try:
-        result = train_child(job["config"], impl, seed, job["datamodule"], job["dataset"], False, job["parent"])
+        result = train_child(config, impl, seed, datamodule, dataset, False, parent, run_id=run_id)
         raise_if_signalled()  # a signal whose exception was lost after the last batch: this child is done, leave
-        return result
     except Interrupted as interruption:
-        # The run is ended KILLED; the pool is being torn down and waits for this process to go.
-        os._exit(interruption.exit_status)
-    finally:
-        _training = False
+        os._exit(interruption.exit_status)  # its run is ended KILLED
+    _training = False
+    results.send(result)
+    results.close()
 
 
-def _next_result(results) -> ChildResult:
-    """Wait for the next finished child, looking every second for a signal whose exception was lost."""
-    while True:
-        try:
-            return results.next(timeout=1.0)
-        except multiprocessing.TimeoutError:
-            raise_if_signalled()
+def _start(config: TrainConfig, impl: str, seed: int, datamodule, dataset, parent: mlflow.entities.Run) -> Child:
+    run = mlflow.MlflowClient().create_run(parent.info.experiment_id, run_name=f"{impl}-seed{seed}", tags={
+        MLFLOW_PARENT_RUN_ID: parent.info.run_id, MLFLOW_RUN_NAME: f"{impl}-seed{seed}"})
+    receiving, sending = multiprocessing.Pipe(duplex=False)
+    process = multiprocessing.get_context("fork").Process(
+        target=_train_in_child, name=f"train-{impl}-seed{seed}",
+        args=(sending, config, impl, seed, run.info.run_id, datamodule, dataset, parent))
+    process.start()
+    sending.close()  # the child's end: the parent's copy would keep the pipe open after the child is gone
+    return Child(impl, seed, run.info.run_id, process, receiving)
+
+
+def how_it_ended(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        return f"its process was killed by {signal.Signals(-exitcode).name}"
+    return f"its process exited with status {exitcode} before sending a result"
+
+
+def _ended_without_result(child: Child) -> ChildResult:
+    """A child whose process died: its run ends FAILED (unless the process ended it itself), saying why."""
+    reason = how_it_ended(child.process.exitcode)
+    client = mlflow.MlflowClient()
+    run = client.get_run(child.run_id)
+    status = run.info.status
+    if status == "RUNNING":
+        client.set_tag(child.run_id, "lstm_bench.worker_exit", reason)
+        client.set_terminated(child.run_id, status="FAILED")
+        status = "FAILED"
+    return ChildResult(child.impl, child.seed, child.run_id, status=status, reason=reason)
+
+
+def _collect(child: Child) -> None:
+    """Read the child's result once it has been sent (before the process exits, a large one fills the pipe)."""
+    try:
+        if child.result is None and child.results.poll():
+            child.result = child.results.recv()
+    except (EOFError, OSError):
+        pass  # the process ended without sending one
 
 
 def train_children(config: TrainConfig, datamodule, dataset, progress_bar: bool,
@@ -93,51 +139,39 @@ def train_children(config: TrainConfig, datamodule, dataset, progress_bar: bool,
         for impl, seed in config.runs:
             yield train_child(config, impl, seed, datamodule, dataset, progress_bar, parent)
         return
-    _shared_job.update(config=config, datamodule=datamodule, dataset=dataset, parent=parent)
-    pool = multiprocessing.get_context("fork").Pool(workers, initializer=_prepare_worker)
-    every_child_done = False
+    waiting = list(config.runs)
+    running: list[Child] = []
     try:
-        results = pool.imap_unordered(_train_in_worker, config.runs)
-        for _ in config.runs:
-            yield _next_result(results)
-        every_child_done = True
+        while waiting or running:
+            while waiting and len(running) < workers:
+                running.append(_start(config, *waiting.pop(0), datamodule, dataset, parent))
+            wait([child.process.sentinel for child in running] + [child.results for child in running],
+                 timeout=POLL_SECONDS)
+            raise_if_signalled()
+            for child in list(running):
+                _collect(child)
+                if not child.process.is_alive():
+                    child.process.join()
+                    _collect(child)
+                    child.results.close()
+                    running.remove(child)
+                    yield child.result or _ended_without_result(child)
     finally:
-        _stop_workers(pool, every_child_done)
-        _shared_job.clear()
+        _stop(running)
 
 
-def _stop_workers(pool, every_child_done: bool) -> None:
-    """End the pool's workers and threads without waiting forever on any of them.
-
-    ``Pool.terminate`` (what ``with Pool`` does on exit) first takes the task queue's lock, then sends SIGTERM,
-    then joins every worker without a time limit: a worker idle on that lock, or one that died holding it, can
-    keep it waiting for ever. So it runs in a daemon thread given a few seconds (the process may exit without
-    it), and the workers are ended here: after the last child they are told to exit (``close``: each reads a
-    sentinel); after an interruption or an error they get SIGTERM, which ends a child being trained KILLED. A
-    worker still there after ``WORKER_EXIT_SECONDS`` is killed.
-
-    After an interruption ``terminate`` starts first: its first step stops the pool from replacing workers that
-    exit. Without that, a replacement forked during the shutdown took the next queued child and trained it
-    behind the interruption's back, writing to the store while the comparison was being ended (found on
-    2026-11-25 as "database is locked" and a 20-second wait). Workers that appear all the same are ended too.
-    """
-    stopper = threading.Thread(target=pool.terminate, name="stop-worker-pool", daemon=True)
-    if every_child_done:
-        pool.close()
-    else:
-        stopper.start()
+def _stop(running: list[Child]) -> None:
+    """After an interruption or an error: SIGTERM to every child still training (each ends its run KILLED), and
+    SIGKILL to one still there after ``WORKER_EXIT_SECONDS``; a run its process could not end is ended here."""
+    for child in running:
+        if child.process.is_alive():
+            child.process.terminate()
     deadline = time.monotonic() + WORKER_EXIT_SECONDS
-    ended: set[int] = set()
-    while workers := [worker for worker in multiprocessing.active_children() if worker.pid not in ended]:
-        if not every_child_done:
-            for worker in workers:
-                worker.terminate()
-        for worker in workers:
-            worker.join(max(0.0, deadline - time.monotonic()))
-            if worker.is_alive():
-                worker.kill()
-                worker.join()
-            ended.add(worker.pid)
-    if every_child_done:
-        stopper.start()
-    stopper.join(POOL_THREADS_SECONDS)
+    for child in running:
+        child.process.join(max(0.0, deadline - time.monotonic()))
+        if child.process.is_alive():
+            child.process.kill()
+            child.process.join()
+        if mlflow.MlflowClient().get_run(child.run_id).info.status == "RUNNING":
+            mlflow.MlflowClient().set_terminated(child.run_id, status="KILLED")
+        child.results.close()

@@ -13,13 +13,14 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from lstm_models.training import LSTMRegressor
 
 from .comparison import epochs_to_converge
+from .cli import as_params
 from .config import TrainConfig
 from .datasets import example_input, log_dataset
 from .environment import environment_tags
 from .interruption import Interrupted
 from .metrics_logger import MlflowEpochLogger
 from .model_logging import log_regressor
-from .training_guards import NonFiniteLoss, StopOnNonFiniteLoss, StopOnSignal
+from .training_guards import NonFiniteLoss, StopOnSignal, finite_loss_guard, non_finite_loss
 
 
 @dataclass
@@ -46,7 +47,7 @@ def make_trainer(config: TrainConfig, logger, progress_bar: bool) -> L.Trainer:
                      devices=int(config.devices) if config.devices.isdigit() else config.devices,
                      logger=logger, enable_checkpointing=False, enable_model_summary=False,
                      enable_progress_bar=progress_bar, num_sanity_val_steps=0, log_every_n_steps=1,
-                     callbacks=[StopOnNonFiniteLoss(), StopOnSignal()])
+                     callbacks=[finite_loss_guard(config.max_epochs), StopOnSignal()])
 
 
 def epochs_trained(epoch_logger: MlflowEpochLogger) -> float:
@@ -90,29 +91,32 @@ def train_replicas(config: TrainConfig, datamodule) -> None:
     with no logging at all."""
     for impl, seed in config.runs:
         model = seeded_model(config, impl, seed)
-        try:
-            make_trainer(config, logger=False, progress_bar=False).fit(model, datamodule)
-        except NonFiniteLoss:
-            pass  # rank 0 saw the same synchronised loss, ended its run FAILED and goes on to the next run
+        # A loss that stops being finite stops every rank in the same epoch (it is synchronised): rank 0 ends its
+        # run FAILED and goes on to the next run, as this rank does.
+        make_trainer(config, logger=False, progress_bar=False).fit(model, datamodule)
 
 
 def train_child(config: TrainConfig, impl: str, seed: int, datamodule, dataset, progress_bar: bool,
-                parent: mlflow.entities.Run) -> ChildResult:
+                parent: mlflow.entities.Run, run_id: str | None = None) -> ChildResult:
     """Train ``impl`` from ``seed`` in a run nested under ``parent`` and log params, tags, metrics, dataset and
-    model. The parent is named explicitly: in a worker process MLflow's stack of active runs starts empty.
+    model, in the run ``run_id`` when the caller created it already, else in a new one. The parent is named
+    explicitly: in a worker process MLflow's stack of active runs starts empty.
 
     A loss that stops being finite ends this run FAILED (tags say why and when) and returns, so the comparison
     goes on; an interruption ends it KILLED and propagates; any other error ends it FAILED and propagates.
     Metrics logged before any of these stay logged.
     """
     device = device_of(config)
-    run = mlflow.start_run(run_name=f"{impl}-seed{seed}", nested=True, parent_run_id=parent.info.run_id,
-                           experiment_id=parent.info.experiment_id)
+    if run_id is None:
+        run = mlflow.start_run(run_name=f"{impl}-seed{seed}", nested=True, parent_run_id=parent.info.run_id,
+                               experiment_id=parent.info.experiment_id)
+    else:
+        run = mlflow.start_run(run_id=run_id, nested=True)
     result = ChildResult(impl, seed, run.info.run_id)
     epoch_logger = MlflowEpochLogger(run.info.run_id)
     start = time.perf_counter()
     try:
-        mlflow.log_params({**config.as_params(), "impl": impl, "seed": str(seed)})
+        mlflow.log_params({**as_params(config), "impl": impl, "seed": str(seed)})
         mlflow.set_tags({**environment_tags(device), "lstm_bench.role": "training", "lstm_bench.impl": impl})
         log_dataset(dataset, context="training")
         model = seeded_model(config, impl, seed)
@@ -120,6 +124,9 @@ def train_child(config: TrainConfig, impl: str, seed: int, datamodule, dataset, 
         start = time.perf_counter()
         trainer.fit(model, datamodule)
         seconds = time.perf_counter() - start
+        stopped = non_finite_loss(trainer)
+        if stopped is not None:
+            raise stopped
         result.history = epoch_logger.history
         result.finals = final_metrics(config, model, datamodule, epoch_logger, seconds, trainer.global_step)
         mlflow.log_metrics(result.finals)

@@ -126,11 +126,8 @@ def display_table(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
-    """A GitHub-flavoured Markdown table (pandas' to_markdown needs an extra package)."""
-    header = "| " + " | ".join(map(str, frame.columns)) + " |"
-    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    body = ["| " + " | ".join(str(value) for value in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join([header, rule, *body])
+    """A GitHub-flavoured Markdown table, cells as they are (numbers already formatted stay so)."""
+    return frame.astype(str).to_markdown(index=False, tablefmt="github", disable_numparse=True)
 
 
 def _colors(impls) -> dict[str, str]:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import time
 
 import mlflow
+import tenacity
 import numpy as np
 import pandas as pd
 
@@ -46,7 +46,14 @@ def example_input(datamodule) -> np.ndarray:
     return datamodule.windows.train_inputs[:2].numpy().astype(np.float32)
 
 
-def log_dataset(dataset, context: str, attempts: int = 5) -> None:
+def _is_duplicate_insert(error: BaseException) -> bool:
+    return isinstance(error, mlflow.exceptions.MlflowException) and (
+        "UNIQUE constraint" in str(error) or "duplicate key" in str(error))
+
+
+@tenacity.retry(retry=tenacity.retry_if_exception(_is_duplicate_insert), stop=tenacity.stop_after_attempt(5),
+                wait=tenacity.wait_incrementing(start=0.05, increment=0.05), reraise=True)
+def log_dataset(dataset, context: str) -> None:
     """``mlflow.log_input`` that survives concurrent writers.
 
     MLflow records a dataset once per experiment: it looks for the (name, digest) row and inserts it when absent.
@@ -54,11 +61,4 @@ def log_dataset(dataset, context: str, attempts: int = 5) -> None:
     both find it absent, and the second insert then fails on the unique constraint. The row exists by then, so
     logging again links to it.
     """
-    for attempt in range(1, attempts + 1):
-        try:
-            mlflow.log_input(dataset, context=context)
-            return
-        except mlflow.exceptions.MlflowException as error:
-            if "UNIQUE constraint" not in str(error) and "duplicate key" not in str(error) or attempt == attempts:
-                raise
-            time.sleep(0.05 * attempt)
+    mlflow.log_input(dataset, context=context)

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import torch
 
-from lstm_models.core import huge_pages
+from lstm_models.core.scratch_fast import huge_pages
+
+from .orphans import process_tags
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,7 +53,7 @@ def environment_tags(device: str = "cpu") -> dict[str, str]:
         "lstm_bench.cpu_model": cpu_model(),
         "lstm_bench.cpu_count": str(os.cpu_count()),
         "lstm_bench.torch_threads": str(torch.get_num_threads()),
-        "lstm_bench.hostname": platform.node(),
+        **process_tags(),  # the host, and the process that owns the run (orphans)
         "lstm_bench.git_commit": git_commit(),
         # Timings at `medium` and up move by 3 to 10 % with huge pages (docs/scratch_fast.md, row 29).
         **{f"lstm_bench.huge_pages.{who}": value for who, value in huge_pages.settings().items()},

@@ -1,7 +1,9 @@
 """A Lightning logger that writes epoch metrics into the active MLflow run, in batches.
 
-Why not Lightning's MLFlowLogger: it creates runs of its own, and the comparison owns its run tree (a parent and
-one child per implementation and seed). Why batches: one HTTP or sqlite round trip per metric would cost more than
+Why not Lightning's ``MLFlowLogger(run_id=...)``: it steps metrics by optimizer step, not by epoch (the comparison's
+curves are per epoch, and the step counts of batch sizes differ), logs the model's hyperparameters as params that
+collide with the run's (MLflow refuses a param logged twice with another spelling: ``0.1`` against ``"0.1"``), and
+keeps no history for the summary. Why batches: one HTTP or sqlite round trip per metric would cost more than
 the toy model's training step. Metrics are buffered and written with ``log_batch`` at most every
 ``flush_seconds`` and whenever training ends, also by an exception, so a failure loses nothing already computed.
 """

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import argparse
 import base64
-import html
 import os
 import sys
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+import jinja2
 import mlflow
 import pandas as pd
 
@@ -26,10 +27,12 @@ from lstm_models.training import COMPANY_LABELS
 from .benchmark_report import BENCHMARKS_INTRO, benchmarks_by_machine
 from .comparison import display_table, markdown_table, write_comparison
 from .tracking_store import tracking_store_problem
-from .train import refuse
+from .cli import add_arguments, parameter, parse_config, raw_arguments, refuse, text
 
 HISTORY_METRICS = ("train_loss", "val_loss", *(f"prediction_{name}" for name in COMPANY_LABELS))
 EXIT_NOT_FOUND = 2
+# autoescape: run names, tags and parameters are the user's text.
+_TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("mlflow_project", "templates"), autoescape=True)
 
 
 class ReportError(RuntimeError):
@@ -93,27 +96,15 @@ def render(parent: mlflow.entities.Run, summary: pd.DataFrame, folder: Path) -> 
             markdown += [f"### {machine}", "", f"Run `{run.info.run_id}`.", "", markdown_table(table), ""]
     md_path = folder / "report.md"
     md_path.write_text("\n".join(markdown) + "\n")
-    images = "".join(
-        f'<figure><img alt="{name}" src="data:image/png;base64,'
-        f'{base64.b64encode((folder / name).read_bytes()).decode()}"><figcaption>{name}</figcaption></figure>'
-        for name in figures)
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}"
-            "td,th{border:1px solid #ccc;padding:4px 8px;font-size:13px}img{max-width:100%}</style></head><body>"
-            f"<h1>{html.escape(title)}</h1><p>{html.escape(intro)}</p><h2>Summary over seeds (mean ± std)</h2>"
-            f"{table.to_html(index=False, escape=True)}<h2>Parameters</h2>{param_table.to_html(index=False)}"
-            f"<h2>Figures</h2>{images}{benchmark_html(machines)}</body></html>")
+    page = _TEMPLATES.get_template("report.html").render(
+        title=title, intro=intro, summary_table=table.to_html(index=False, escape=True),
+        parameter_table=param_table.to_html(index=False, escape=True), benchmarks_intro=BENCHMARKS_INTRO,
+        figures=[{"name": name, "base64": base64.b64encode((folder / name).read_bytes()).decode()} for name in figures],
+        machines=[{"name": machine, "run_id": run.info.run_id, "table": table.to_html(index=False, escape=True)}
+                  for machine, run, table in machines])
     html_path = folder / "report.html"
     html_path.write_text(page)
     return md_path, html_path
-
-
-def benchmark_html(machines) -> str:
-    if not machines:
-        return ""
-    sections = "".join(f"<h3>{html.escape(machine)}</h3><p>Run {html.escape(run.info.run_id)}.</p>"
-                       f"{table.to_html(index=False, escape=True)}" for machine, run, table in machines)
-    return f"<h2>Benchmarks by machine</h2><p>{html.escape(BENCHMARKS_INTRO)}</p>{sections}"
 
 
 def write_report(parent_run_id: str | None, output_dir: Path) -> Path:
@@ -134,20 +125,26 @@ def write_report(parent_run_id: str | None, output_dir: Path) -> Path:
     return html_path
 
 
+@dataclass(frozen=True)
+class ReportConfig:
+    parent_run_id: str = parameter("", "the comparison's parent run; empty means the latest comparison", text,
+                                   allowed="a comparison's parent run id; empty: the latest comparison")
+    output_dir: str = parameter("reports", "local folder for the report", text,
+                                allowed="local folder; the report goes to `<output_dir>/<parent run id>/`")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mlflow_project.report",
                                      description="Write a report (Markdown and single-file HTML) of a finished "
                                                  "comparison, from the tracking store in MLFLOW_TRACKING_URI.",
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--parent-run-id", default="",
-                        help="the comparison's parent run; empty means the latest comparison")
-    parser.add_argument("--output-dir", default="reports", help="local folder for the report")
-    args = parser.parse_args(argv)
+    config = parse_config(ReportConfig, raw_arguments(add_arguments(parser, ReportConfig).parse_args(argv),
+                                                      ReportConfig))
     unreachable = tracking_store_problem()
     if unreachable:
         return refuse(unreachable, fail_run=False)  # the same one-line error and status 2 as every entry point
     try:
-        path = write_report(args.parent_run_id or None, Path(args.output_dir))
+        path = write_report(config.parent_run_id or None, Path(config.output_dir or "reports"))
     except ReportError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_NOT_FOUND

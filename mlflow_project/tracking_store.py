@@ -12,11 +12,12 @@ same tables and fail.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import urllib.error
 import urllib.request
+
+from filelock import FileLock
 
 PROBE_TIMEOUT_SECONDS = 5.0
 # MLflow's defaults are 7 retries with a back-off factor of 2 (minutes in all); these keep transient blips
@@ -80,18 +81,18 @@ def prepare_tracking_store() -> None:
     # "Creating initial MLflow database tables..." says nothing a user needs, and would sit between the command
     # and its own output.
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
-    with open(f"{path}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        try:
-            mlflow.MlflowClient(uri).search_experiments(max_results=1)  # creates and migrates the tables
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    with FileLock(f"{path}.lock"):
+        mlflow.MlflowClient(uri).search_experiments(max_results=1)  # creates and migrates the tables
 
 
 def tracking_store_problem() -> TrackingServerUnreachable | None:
-    """``prepare_tracking_store``, with an unreachable server returned (for a one-line error) instead of raised."""
+    """``prepare_tracking_store``, with an unreachable server returned (for a one-line error) instead of raised;
+    then the runs that hard-killed processes of this host left RUNNING are ended (``orphans``)."""
     try:
         prepare_tracking_store()
     except TrackingServerUnreachable as error:
         return error
+    from .orphans import mark_orphaned_runs
+
+    mark_orphaned_runs()
     return None

@@ -11,57 +11,24 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import warnings
-from dataclasses import fields
 from pathlib import Path
 
-from .config import ConfigError, TrainConfig, build_config
+from .cli import ConfigError, add_arguments, raw_arguments, refuse
+from .config import TrainConfig, build_config
 from .interruption import Interrupted, raise_on_signals
 from .tracking_store import limit_http_retries, tracking_store_problem
 
-EXIT_BAD_PARAMETER = 2
-
-HELP = {
-    "impls": "comma-separated implementations, or 'all' (registered: {impls})",
-    "seeds": "comma-separated seeds; each implementation trains once per seed",
-    "dataset": "'companies' (the tutorial's toy data), 'sunspots' (shipped yearly series), or a CSV file path",
-    "max_epochs": "epochs per training run",
-    "lr": "Adam learning rate",
-    "hidden_size": "LSTM hidden size (1 reproduces the tutorial: the prediction is the short-term memory)",
-    "num_layers": "stacked LSTM layers",
-    "batch_size": "sequences per optimizer step",
-    "init": "starting weights: 'lstm' (nn.LSTM's uniform draw) or 'statquest' (the tutorial's N(0,1), zero bias)",
-    "accelerator": "Lightning accelerator: cpu, gpu, cuda or auto",
-    "devices": "Lightning devices: a count or 'auto'",
-    "strategy": "Lightning strategy: auto, ddp, ddp_spawn, ...",
-    "window": "past values per input sequence (sunspots and CSV data)",
-    "column": "CSV column holding the series (default: the last column)",
-    "val_fraction": "last fraction of the series' windows kept for validation (sunspots and CSV data)",
-    "workers": "children trained at once, each in its own process: a count, or 'auto' (one per CPU core when "
-               "training on one CPU device, else 1)",
-}
-
 
 def build_parser() -> argparse.ArgumentParser:
-    from lstm_models import IMPLEMENTATIONS
-
     parser = argparse.ArgumentParser(
         prog="python -m mlflow_project.train",
         description="Train LSTM implementations over seeds and compare them in MLflow (parent run + one child "
                     "run per implementation and seed). Tracking goes to MLFLOW_TRACKING_URI, by default "
                     "sqlite:///mlflow.db in the current directory.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    defaults = TrainConfig()
-    for spec in fields(TrainConfig):
-        default = getattr(defaults, spec.name)
-        if isinstance(default, tuple):
-            default = ",".join(map(str, default))
-        if spec.name == "impls":
-            default = "all"
-        parser.add_argument(f"--{spec.name.replace('_', '-')}", dest=spec.name, default=str(default),
-                            metavar=spec.name.upper(), help=HELP[spec.name].format(impls=", ".join(IMPLEMENTATIONS)))
+    add_arguments(parser, TrainConfig)
     parser.add_argument("--progress-bar", choices=("auto", "on", "off"), default="auto",
                         help="Lightning's progress bar; 'auto' shows it when stderr is a terminal")
     parser.add_argument("--output-dir", default="", help="also write the summary and figures to this folder")
@@ -86,29 +53,9 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*_flat_weights.*were assigned during export.*")
 
 
-def fail_launching_run(message: str) -> None:
-    """Under ``mlflow run`` the parent run already exists: end it FAILED, with the reason, before exiting."""
-    run_id = os.environ.get("MLFLOW_RUN_ID")
-    if not run_id:
-        return
-    from mlflow import MlflowClient
-
-    client = MlflowClient()
-    client.set_tag(run_id, "lstm_bench.error", message)
-    client.set_terminated(run_id, status="FAILED")
-
-
-def refuse(error: Exception, fail_run: bool = True) -> int:
-    """A bad parameter (or an unreachable store): one line on stderr, the launching run FAILED, status 2."""
-    print(f"error: {error}", file=sys.stderr)
-    if fail_run:
-        fail_launching_run(str(error))
-    return EXIT_BAD_PARAMETER
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    raw = {spec.name: getattr(args, spec.name) for spec in fields(TrainConfig)}
+    raw = raw_arguments(args, TrainConfig)
     limit_http_retries()
     try:
         config = build_config(raw)

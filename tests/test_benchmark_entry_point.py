@@ -5,7 +5,9 @@ import json
 import mlflow
 import pytest
 
-from conftest import REPO, project_env, run_cli
+from lstm_models.benchmarking.grid import SHAPES
+
+from tests.helpers import REPO, project_env, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -27,12 +29,12 @@ def test_benchmark_run_logs_metrics_artifacts_and_machine(tmp_path):
     run = _single_run(uri)
     assert run.info.status == "FINISHED"
     metrics = run.data.metrics
-    for impl in ("native", "scratch"):
-        for pass_name in ("forward", "backward", "forward_backward"):
-            prefix = f"cpu.{pass_name}.toy.{impl}"
-            assert metrics[f"{prefix}.median_ms"] > 0 and metrics[f"{prefix}.gflops"] > 0
-            assert metrics[f"{prefix}.ratio_to_native"] > 0
-    assert metrics["cpu.forward.toy.native.ratio_to_native"] == 1.0
+    for pass_name in ("forward", "backward", "forward_backward"):
+        native, scratch = (f"cpu.{pass_name}.toy.{impl}" for impl in ("native", "scratch"))
+        assert metrics[f"{scratch}.ratio_to_native"] == pytest.approx(
+            metrics[f"{scratch}.median_ms"] / metrics[f"{native}.median_ms"])
+        flops = SHAPES["toy"].flops(pass_name)
+        assert metrics[f"{native}.gflops"] == pytest.approx(flops / (metrics[f"{native}.median_ms"] / 1e3) / 1e9)
     tags = run.data.tags
     assert tags["lstm_bench.torch_threads"] == "1" and tags["lstm_bench.cpu_model"]
     assert tags["lstm_bench.role"] == "benchmark" and tags["lstm_bench.torch_version"]

@@ -9,20 +9,28 @@ import pytest
 import torch
 
 from benchmarks import ab_compare, ceiling, cuda_graph_step, profile_step, round_robin
-from benchmarks.grid import SHAPES
-from tests.conftest import DEVICES, REPO, needs_cuda
+from lstm_models.benchmarking.grid import SHAPES
+from tests.helpers import DEVICES, REPO, needs_cuda
 
 
-def test_ab_compare_prints_medians_and_ratios(capsys):
-    assert ab_compare.main(["--shape", "toy", "--rounds", "1", "--impls", "native,scratch_fast"]) == 0
-    lines = [line for line in capsys.readouterr().out.splitlines() if "x native" in line]
-    assert len(lines) == 4  # two passes x two implementations
-    assert all(float(line.split()[4].rstrip("x")) > 0 for line in lines)  # the ratio
-    assert all(line.endswith("page faults") and float(line.split()[-3]) >= 0 for line in lines)
+def test_ab_compare_prints_medians_and_ratios(capsys, tmp_path):
+    json_path = tmp_path / "medians.json"
+    assert ab_compare.main(["--shape", "toy", "--rounds", "1", "--impls", "native,scratch_fast",
+                            "--json", str(json_path)]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines() if "x native" in line]
+    assert [row[:2] for row in rows] == [["forward", "native"], ["forward", "scratch_fast"],
+                                         ["forward_backward", "native"], ["forward_backward", "scratch_fast"]]
+    medians = json.loads(json_path.read_text())
+    for pass_name, (native, fast) in (("forward", rows[0:2]), ("forward_backward", rows[2:4])):
+        seconds = medians[pass_name]
+        assert float(native[2]) == pytest.approx(seconds["native"] * 1e3, abs=0.006)
+        assert float(native[4].rstrip("x")) == 1.0  # ratios are to the first implementation
+        assert float(fast[4].rstrip("x")) == pytest.approx(seconds["scratch_fast"] / seconds["native"], abs=0.006)
+    assert all(row[-2:] == ["page", "faults"] for row in rows)
 
 
 def test_ab_compare_says_who_gets_huge_pages(capsys, monkeypatch):
-    from lstm_models.core import huge_pages
+    from lstm_models.core.scratch_fast import huge_pages
 
     monkeypatch.setattr(huge_pages, "_enabled", False)  # as LSTM_BENCH_HUGE_PAGES=0 would
     assert ab_compare.main(["--shape", "toy", "--rounds", "1", "--impls", "native,scratch_fast"]) == 0
@@ -30,6 +38,7 @@ def test_ab_compare_says_who_gets_huge_pages(capsys, monkeypatch):
     assert "workspace off" in line and "torch_allocator " in line and "kernel " in line
 
 
+@pytest.mark.slow  # starts processes
 def test_ab_compare_times_scratch_fast_against_a_git_revision(capsys):
     # HEAD's file loads beside the working tree's (the same file in a clean checkout): both are timed.
     assert ab_compare.main(["--shape", "toy", "--rounds", "1", "--impls", "native,scratch_fast",
@@ -85,7 +94,6 @@ def test_profile_step_splits_products_from_the_rest(capsys):
     # With oneDNN, nn.LSTM on CPU is one fused operator per pass; scratch_fast's products are separate operators.
     if torch.backends.mkldnn.is_available():
         assert native["fused_rnn"] > 0 and native["products"] == 0
-    assert native["total"] > 0
     assert 0 < fast["products"] < fast["total"] and fast["fused_rnn"] == 0
 
 
@@ -99,9 +107,6 @@ def test_ceiling_prints_time_and_throughput_of_every_product(capsys):
     assert ceiling.main(["--shape", "toy", "--rounds", "1"]) == 0
     lines = capsys.readouterr().out.splitlines()[1:]
     assert len(lines) == len(ceiling.SQUARE_SIZES) + len(ceiling.layer_products(SHAPES["toy"]))
-    for line in lines:
-        milliseconds, gflops = float(line.split()[0]), float(line.split()[2])
-        assert milliseconds > 0 and gflops > 0, line
 
 
 @pytest.mark.parametrize("shape", ["small", "medium"])
@@ -135,6 +140,7 @@ def test_cuda_graph_step_prints_called_and_replayed_times(capsys):
     assert all(float(row[1]) > 0 and float(row[3]) > 0 for row in rows)
 
 
+@pytest.mark.slow  # starts processes
 def test_peak_memory_probe_reports_a_step_above_its_baseline():
     done = subprocess.run([sys.executable, "-m", "benchmarks.peak_memory", "scratch_fast", "medium"], cwd=REPO,
                           capture_output=True, text=True, timeout=300)
@@ -145,6 +151,7 @@ def test_peak_memory_probe_reports_a_step_above_its_baseline():
     assert result["peak_mib"] == pytest.approx(result["baseline_mib"] + result["step_mib"])
 
 
+@pytest.mark.slow  # starts processes
 @pytest.mark.parametrize("device", DEVICES)
 def test_peak_memory_probe_measures_a_later_step_with_what_earlier_ones_left(device):
     done = subprocess.run([sys.executable, "-m", "benchmarks.peak_memory", "scratch_fast", "medium", "--steps", "3",
@@ -161,6 +168,7 @@ def test_peak_memory_probe_measures_a_later_step_with_what_earlier_ones_left(dev
     assert refused.returncode == 2 and "--steps: must be at least 1 (got 0)" in refused.stderr
 
 
+@pytest.mark.slow  # starts processes
 def test_the_grid_runs_the_implementations_of_a_group_one_after_another():
     # Ratios compare cases measured seconds apart, not a whole implementation's grid apart.
     collected = subprocess.run(
@@ -173,6 +181,7 @@ def test_the_grid_runs_the_implementations_of_a_group_one_after_another():
         assert native_case.startswith("native-") and fast_case == "scratch_fast-" + native_case[len("native-"):]
 
 
+@pytest.mark.slow  # starts processes
 def test_the_suite_refuses_an_unknown_selection_naming_the_option():
     collected = subprocess.run(
         [sys.executable, "-m", "pytest", "benchmarks/test_lstm_passes.py", "--collect-only", "-q",

@@ -2,7 +2,8 @@
 
 import pytest
 
-from mlflow_project.config import ConfigError, TrainConfig, build_config
+from mlflow_project.cli import ConfigError
+from mlflow_project.config import TrainConfig, build_config
 from mlflow_project.train import main
 
 

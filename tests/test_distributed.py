@@ -5,7 +5,7 @@ from __future__ import annotations
 import mlflow
 import pytest
 
-from conftest import project_env, run_cli
+from tests.helpers import project_env, run_cli
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""The workspace's large buffers in memory advised for huge pages (lstm_models/core/huge_pages.py).
+"""The workspace's large buffers in memory advised for huge pages (lstm_models/core/scratch_fast/huge_pages.py).
 
 What is checked is what the process controls: that the advice is given (the mapping's ``hg`` flag in
 ``/proc/self/smaps``), that a buffer starts on a 2 MiB boundary, lives as long as a tensor over it and no longer,
@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from lstm_models import build_lstm
-from lstm_models.core import huge_pages, workspace
-from tests.conftest import printed_by_fresh_process
+from lstm_models.core.scratch_fast import huge_pages, workspace
+from tests.helpers import printed_by_fresh_process
 
 MIB = 1 << 20
 
@@ -89,6 +89,7 @@ def test_turned_off_there_is_no_advice_and_the_pool_uses_the_allocator():
         assert not _advised(taken)
 
 
+@pytest.mark.slow  # starts fresh interpreters
 @needs_linux
 def test_environment_variable_turns_it_off():
     for value, expected in (("0", "False"), ("1", "True")):

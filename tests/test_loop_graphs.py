@@ -1,8 +1,8 @@
-"""scratch_fast's time loops replayed on static buffers (``lstm_models.core.loop_graphs``) give what the eager loops
+"""scratch_fast's time loops replayed on static buffers (``lstm_models.core.scratch_fast.loop_graphs``) give what the eager loops
 give, call after call.
 
-On CUDA the replay is a captured CUDA graph. On CPU, where there are no graphs, ``REPLAY_ON_CPU`` lets the tests
-re-run the loop on its static buffers instead: that checks everything around the graph (the copies in and out, the
+On CUDA the replay is a captured CUDA graph. On CPU, where there are no graphs, the ``replaying`` fixture lets
+``may_replay`` say yes there too, and a loop is re-run on its static buffers instead: that checks everything around the graph (the copies in and out, the
 sharing of one loop by several calls and layers, the bounds) on any machine.
 """
 
@@ -15,18 +15,18 @@ import torch
 
 from benchmarks.cuda_graph_step import warm_up_on_side_stream
 from lstm_models import build_lstm
-from lstm_models.core import loop_graphs
+from lstm_models.core.scratch_fast import loop_graphs
 from lstm_models.core.factory import lstm_inputs
 from lstm_models.core.parity import PARITY_CASES, ParityCase, build_like_native, run_case
-from tests.conftest import DEVICES, needs_cuda, printed_by_fresh_process
-from tests.test_parity import CUDA_FLOAT64_TOLERANCE, FLOAT64_TOLERANCE, assert_same_results
-from tests import test_scratch_fast  # a module, not its test: imported by name it would be collected twice
+from tests.helpers import (DEVICES, FLOAT64_TOLERANCE, TWO_LAYERS, assert_same_results, float64_sequence,
+                           float64_tolerance, fresh_run, gradcheck_scratch_fast, native_and_scratch_fast, needs_cuda,
+                           printed_by_fresh_process)
 
 
 @pytest.fixture
 def replaying(monkeypatch):
     """Replaying on, on CPU too, from an empty cache; everything as before afterwards."""
-    monkeypatch.setattr(loop_graphs, "REPLAY_ON_CPU", True)
+    monkeypatch.setattr(loop_graphs, "may_replay", lambda like: loop_graphs.enabled())
     was_enabled = loop_graphs.enabled()
     loop_graphs.set_enabled(True)
     loop_graphs.clear()
@@ -35,50 +35,26 @@ def replaying(monkeypatch):
     loop_graphs.clear()
 
 
-def _tolerance(device: str) -> dict:
-    return FLOAT64_TOLERANCE if device == "cpu" else CUDA_FLOAT64_TOLERANCE
-
-
-def _pair(case: ParityCase, device: str):
-    """nn.LSTM and scratch_fast with the same float64 weights."""
-    torch.manual_seed(0)
-    native = build_lstm("native", **case.lstm_kwargs(), dtype=torch.float64, device=device)
-    return native, build_like_native(native, "scratch_fast", **case.lstm_kwargs())
-
-
-def _fresh_run(module, case: ParityCase, device: str, seed: int) -> dict:
-    """``run_case`` from cleared gradients: one call's outputs and gradients only."""
-    module.zero_grad(set_to_none=True)
-    return run_case(module, case, torch.float64, device, seed)
-
-
-def _sequence(case: ParityCase, device: str, generator: torch.Generator | None = None) -> torch.Tensor:
-    """A float64 input sequence (T, B, I) of ``case``'s sizes on ``device``."""
-    return torch.randn(case.seq_len, case.batch, case.input_size, generator=generator, dtype=torch.float64).to(device)
-
-
 def _parameter_grads(module) -> dict:
     return {name: param.grad for name, param in module.named_parameters()}
 
 
 def _assert_same_parameter_grads(native, fast, device: str) -> None:
     for key, want in _parameter_grads(native).items():
-        torch.testing.assert_close(_parameter_grads(fast)[key], want, **_tolerance(device), msg=key)
+        torch.testing.assert_close(_parameter_grads(fast)[key], want, **float64_tolerance(device), msg=key)
 
 
 # Two layers of equal sizes share one captured loop per pass; unbatched input and the tutorial's sizes too.
 REPLAY_CASES = [case for case in PARITY_CASES if case.name in ("initial_state", "unbatched", "toy", "no_bias")]
-# Two layers of one size, with an initial state: the case the tests below share.
-TWO_LAYERS = next(case for case in PARITY_CASES if case.name == "initial_state")
 
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("case", REPLAY_CASES, ids=lambda case: case.name)
 def test_replayed_steps_match_native_call_after_call(replaying, case, device):
-    native, fast = _pair(case, device)
+    native, fast = native_and_scratch_fast(case, device)
     for seed in range(4):  # calls 1 eager, 2 capture and replay, 3 and 4 replay; new inputs every time
-        assert_same_results(_fresh_run(fast, case, device, seed), _fresh_run(native, case, device, seed), case,
-                            _tolerance(device), device)
+        assert_same_results(fresh_run(fast, case, device, seed), fresh_run(native, case, device, seed), case,
+                            float64_tolerance(device), device)
     assert loop_graphs.captured_count() == 2  # one forward and one backward loop, shared by the layers
 
 
@@ -86,9 +62,9 @@ def test_replayed_steps_match_native_call_after_call(replaying, case, device):
 def test_two_forwards_before_one_backward(replaying, device):
     # Gradient accumulation over two batches in one graph: the second forward replays the same static buffers
     # before the first call's backward runs, so each call must have copied out what its backward needs.
-    native, fast = _pair(TWO_LAYERS, device)
+    native, fast = native_and_scratch_fast(TWO_LAYERS, device)
     generator = torch.Generator().manual_seed(3)
-    inputs = [_sequence(TWO_LAYERS, device, generator) for _ in range(2)]
+    inputs = [float64_sequence(TWO_LAYERS, device, generator) for _ in range(2)]
     for module in (native, fast):
         for _ in range(2):  # a first, eager call, so that the calls below replay
             module(inputs[0])[0].sum().backward()
@@ -101,8 +77,8 @@ def test_two_forwards_before_one_backward(replaying, device):
 @pytest.mark.parametrize("device", DEVICES)
 def test_only_outputs_used_in_part_replay_correctly(replaying, device):
     # Without a gradient for the output sequence the backward loop is another variant, captured on its own.
-    native, fast = _pair(TWO_LAYERS, device)
-    x = _sequence(TWO_LAYERS, device)
+    native, fast = native_and_scratch_fast(TWO_LAYERS, device)
+    x = float64_sequence(TWO_LAYERS, device)
     for module in (native, fast):
         for _ in range(3):
             module.zero_grad(set_to_none=True)
@@ -115,15 +91,15 @@ def test_only_outputs_used_in_part_replay_correctly(replaying, device):
 def test_inference_then_no_grad_calls_share_a_loop(replaying, device):
     # A loop first captured under inference mode (Lightning's validation) serves later calls outside it: its
     # buffers must be ordinary tensors, which inference tensors are not.
-    native, fast = _pair(TWO_LAYERS, device)
-    x = _sequence(TWO_LAYERS, device)
+    native, fast = native_and_scratch_fast(TWO_LAYERS, device)
+    x = float64_sequence(TWO_LAYERS, device)
     with torch.inference_mode():
         for _ in range(2):
             fast(x)
     assert loop_graphs.captured_count() == 1
     with torch.no_grad():
         got, want = fast(x)[0], native(x)[0]
-    torch.testing.assert_close(got, want, **_tolerance(device))
+    torch.testing.assert_close(got, want, **float64_tolerance(device))
 
 
 def test_loops_kept_are_bounded_and_counted_only_after_a_repeat(replaying, monkeypatch):
@@ -149,6 +125,7 @@ def test_turned_off_nothing_is_captured(replaying):
     assert loop_graphs.captured_count() == 0
 
 
+@pytest.mark.slow  # starts fresh interpreters
 def test_environment_variable_turns_it_off():
     for value, expected in (("0", "False"), ("1", "True")):
         assert printed_by_fresh_process("loop_graphs", "enabled", LSTM_BENCH_CUDA_GRAPHS=value) == expected
@@ -158,7 +135,7 @@ def test_environment_variable_turns_it_off():
 @pytest.mark.parametrize("case", ["two_layers_initial_state", "three_layers_no_bias", "unbatched"])
 def test_gradcheck_with_replaying(replaying, case, device):
     # gradcheck calls the module many times with one shape: nearly every call replays.
-    test_scratch_fast.test_gradcheck_over_input_state_and_weights(case, device)
+    gradcheck_scratch_fast(case, device)
     assert loop_graphs.captured_count() >= 2
 
 
@@ -168,11 +145,11 @@ def test_inside_a_callers_capture_the_forward_takes_the_graph_variant(monkeypatc
     # its results must be nn.LSTM's, call after call, and gradcheck must pass through it.
     monkeypatch.setattr(loop_graphs, "recording", lambda like: True)
     case = TWO_LAYERS
-    native, fast = _pair(case, "cpu")
+    native, fast = native_and_scratch_fast(case, "cpu")
     for seed in range(3):
-        assert_same_results(_fresh_run(fast, case, "cpu", seed), _fresh_run(native, case, "cpu", seed), case,
+        assert_same_results(fresh_run(fast, case, "cpu", seed), fresh_run(native, case, "cpu", seed), case,
                             FLOAT64_TOLERANCE, "cpu")
-    test_scratch_fast.test_gradcheck_over_input_state_and_weights("two_layers_initial_state", "cpu")
+    gradcheck_scratch_fast("two_layers_initial_state", "cpu")
     assert loop_graphs.captured_count() == 0
 
 
@@ -182,7 +159,7 @@ def test_a_whole_step_captured_by_its_caller_matches_native(replaying):
     # its own inside it, and its kernels are recorded into the caller's graph. Replayed with new inputs copied into
     # the captured ones, the step must give nn.LSTM's output and gradients, in float64.
     case = TWO_LAYERS
-    native, fast = _pair(case, "cuda")
+    native, fast = native_and_scratch_fast(case, "cuda")
 
     def step_inputs(seed: int) -> list[torch.Tensor]:
         x, (h0, c0) = lstm_inputs(case.seq_len, case.batch, case.input_size, case.hidden_size, case.num_layers,
@@ -227,10 +204,10 @@ def test_threads_sharing_a_loop_get_their_own_results(replaying):
     # Two threads on one device and stream share each captured loop; each call must see only its own inputs.
     # A tiny switch interval makes the interpreter change threads between almost any two operations.
     case = TWO_LAYERS
-    native, fast = _pair(case, "cpu")
+    native, fast = native_and_scratch_fast(case, "cpu")
     seeds = {0: range(0, 12), 1: range(100, 112)}
-    expected = {seed: _fresh_run(native, case, "cpu", seed) for part in seeds.values() for seed in part}
-    _fresh_run(fast, case, "cpu", 0)  # the first call of the shape, eager: the threads' calls replay
+    expected = {seed: fresh_run(native, case, "cpu", seed) for part in seeds.values() for seed in part}
+    fresh_run(fast, case, "cpu", 0)  # the first call of the shape, eager: the threads' calls replay
     failures = []
     # A module of each thread's own, made here: building one draws its initial weights from the global random
     # generator, which two threads building at once would share.
@@ -239,7 +216,7 @@ def test_threads_sharing_a_loop_get_their_own_results(replaying):
     def work(thread: int) -> None:
         try:
             for seed in seeds[thread]:
-                assert_same_results(_fresh_run(copies[thread], case, "cpu", seed), expected[seed], case,
+                assert_same_results(fresh_run(copies[thread], case, "cpu", seed), expected[seed], case,
                                     FLOAT64_TOLERANCE, "cpu")
         except AssertionError as error:
             failures.append(f"thread {thread}: {error}")

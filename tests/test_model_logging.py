@@ -20,7 +20,9 @@ from mlflow.exceptions import MlflowException
 
 from lstm_models.training import COMPANY_SEQUENCES, LSTMRegressor
 from mlflow_project.model_logging import log_regressor
-from tests.conftest import needs_cuda
+from tests.helpers import needs_cuda
+
+pytestmark = pytest.mark.slow  # each case logs and reloads a model through a real store
 
 COMPANIES = np.array(list(COMPANY_SEQUENCES.values()), dtype=np.float32)  # (2, 4): the tutorial's two companies
 DEVICE_VARIABLE = "MLFLOW_DEFAULT_PREDICTION_DEVICE"

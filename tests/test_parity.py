@@ -6,10 +6,9 @@ import torch
 
 from lstm_models import IMPLEMENTATIONS, build_lstm
 from lstm_models.core.parity import PARITY_CASES, compare_with_native, fits
-from tests.conftest import DEVICES, needs_cuda
+from tests.helpers import (CUDA_FLOAT64_TOLERANCE, DEVICES, FLOAT64_TOLERANCE, assert_same_results,
+                           needs_cuda)
 
-# float64 keeps about 16 significant digits; sums over time steps and batch lose a few, hence 1e-13.
-FLOAT64_TOLERANCE = dict(rtol=1e-11, atol=1e-13)
 CANDIDATES = [impl for impl in IMPLEMENTATIONS if impl != "native"]
 
 
@@ -21,17 +20,6 @@ def test_matches_native_in_float64(impl, case):
             build_lstm(impl, **case.lstm_kwargs())
         return
     assert_same_results(*compare_with_native(impl, case, dtype=torch.float64), case, FLOAT64_TOLERANCE, "cpu")
-
-
-def assert_same_results(got: dict, want: dict, case, tolerance: dict, device: str) -> None:
-    """Every output and gradient of nn.LSTM present, on ``device``, of the same shape and within ``tolerance``."""
-    assert set(got) == set(want)
-    assert "grad_weight_ih_l0" in want and "grad_input" in want
-    if case.initial_state:
-        assert "grad_h0" in want and "grad_c0" in want
-    for key in want:
-        assert got[key].shape == want[key].shape and got[key].device.type == device, key
-        torch.testing.assert_close(got[key], want[key], **tolerance, msg=lambda m, key=key: f"{key}: {m}")
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -51,8 +39,6 @@ def test_float32_close_to_native(impl, device):
         torch.testing.assert_close(got[key], want[key], rtol=1e-4, atol=1e-5)
 
 
-# On CUDA the products' summation order is cuBLAS's and cuDNN's, not MKL's: a little more rounding apart.
-CUDA_FLOAT64_TOLERANCE = dict(rtol=1e-9, atol=1e-11)
 CUDA_PAIRS = [(impl, case) for impl in CANDIDATES for case in PARITY_CASES if fits(impl, case)]
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from conftest import REPO, free_port, project_env, run_cli
+from tests.helpers import REPO, free_port, markdown_rows, project_env, run_cli
 from mlflow_project import benchmark, child_pool, report, train
 
 pytestmark = pytest.mark.slow
@@ -167,7 +167,7 @@ def test_non_finite_loss_fails_that_child_and_the_comparison_goes_on(tmp_path):
         assert "FAILED: train_loss became" in result.stdout
     assert parent.data.metrics.get("native.training_seconds") is not None
     summary = mlflow.artifacts.load_text(f"runs:/{parent.info.run_id}/comparison/summary.md")
-    assert f"| native | 6 | {len(failed)} |" in summary
+    assert [["native", "6", str(len(failed))]] == [row[:3] for row in markdown_rows(summary) if row[0] == "native"]
 
 
 # --- Interruption ----------------------------------------------------------------------------------------------
@@ -201,15 +201,12 @@ def test_signal_ends_runs_killed_and_keeps_metrics(signum, workers, tmp_path):
                                stderr=subprocess.STDOUT, text=True)
     try:
         _wait_for_metrics(client, process)
-        sent = time.monotonic()
         process.send_signal(signum)
-        output, _ = process.communicate(timeout=60)
-        elapsed = time.monotonic() - sent
+        output, _ = process.communicate(timeout=30)  # it stops within seconds, or the test fails here
     finally:
         if process.poll() is None:
             process.kill()
     assert process.returncode == 128 + signum, output[-3000:]
-    assert elapsed < 30, f"took {elapsed:.1f} s to stop"
     assert f"interrupted by {signal.Signals(signum).name}" in output
     runs = runs_of(uri)
     assert all(run.info.status != "RUNNING" for run in runs), [(r.info.run_name, r.info.status) for r in runs]
@@ -333,72 +330,111 @@ def test_four_comparisons_at_once_into_one_new_sqlite_store(tmp_path):
 
 def test_unreachable_server_fails_fast_naming_the_uri(tmp_path):
     uri = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    started = time.monotonic()
-    result = run_cli(["-m", "mlflow_project.train"], project_env(uri), cwd=tmp_path, timeout=120)
-    elapsed = time.monotonic() - started
+    result = run_cli(["-m", "mlflow_project.train"], project_env(uri), cwd=tmp_path, timeout=30)  # fails fast
     assert result.returncode == 2
-    assert elapsed < 30, f"took {elapsed:.1f} s"
     assert result.stderr.strip().splitlines()[-1].startswith(f"error: MLFLOW_TRACKING_URI: no MLflow tracking "
                                                              f"server answers at {uri}")
 
 
+@pytest.mark.timeout(30)  # fails fast
 @pytest.mark.parametrize("entry_point", [benchmark, report], ids=["benchmark", "report"])
 def test_other_entry_points_fail_fast_on_an_unreachable_server(entry_point, monkeypatch, capsys):
     uri = f"http://127.0.0.1:{free_port()}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     mlflow.set_tracking_uri(uri)
     try:
-        started = time.monotonic()
         assert entry_point.main([]) == 2
-        assert time.monotonic() - started < 30
     finally:
         mlflow.set_tracking_uri(None)
     assert f"no MLflow tracking server answers at {uri}" in capsys.readouterr().err
 
 
-# --- The worker pool's shutdown ----------------------------------------------------------------------------------
+# --- Children's processes, and orphans ----------------------------------------------------------------------------------
 
-def _ignore_sigterm() -> None:
+def _ignore_sigterm_and_sleep(ignoring) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-
-
-def test_pool_shutdown_kills_a_worker_that_ignores_sigterm(monkeypatch):
-    """A worker that does not exit on SIGTERM (stuck in C code, say) must not keep the comparison waiting."""
-    monkeypatch.setattr(child_pool, "WORKER_EXIT_SECONDS", 1.0)
-    pool = multiprocessing.get_context("fork").Pool(1, initializer=_ignore_sigterm)
-    pool.apply_async(time.sleep, (120,))
-    time.sleep(0.5)  # the worker is inside the task
-    workers = multiprocessing.active_children()
-    started = time.monotonic()
-    child_pool._stop_workers(pool, every_child_done=False)
-    assert time.monotonic() - started < 15
-    assert workers and not any(worker.is_alive() for worker in workers)
-
-
-def _train_until_sigterm(marker: str, exit_delay: float) -> None:
-    """A stand-in for a child being trained: it says it started, and on SIGTERM takes ``exit_delay`` seconds to
-    end (as a worker does while it ends its run KILLED) before it exits."""
-    def end_then_exit(signum, frame):
-        time.sleep(exit_delay)
-        os._exit(128 + signum)
-
-    signal.signal(signal.SIGTERM, end_then_exit)
-    Path(marker).touch()
+    ignoring.set()
     time.sleep(120)
 
 
-def test_pool_shutdown_starts_no_queued_child_in_a_replacement_worker(tmp_path):
-    """A worker that exits on SIGTERM must not be replaced by one that takes the next queued child, which would
-    train behind the interruption's back: here one worker exits at once while the other takes 1.5 s."""
-    pool = multiprocessing.get_context("fork").Pool(2)
-    markers = [tmp_path / f"child-{index}" for index in range(5)]
-    for index, marker in enumerate(markers):
-        pool.apply_async(_train_until_sigterm, (str(marker), 1.5 if index == 1 else 0.0))
-    deadline = time.monotonic() + 30
-    while not (markers[0].exists() and markers[1].exists()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert markers[0].exists() and markers[1].exists()  # two children being trained, three queued
-    child_pool._stop_workers(pool, every_child_done=False)
-    time.sleep(1.0)  # time enough for a replacement worker to start a queued child
-    assert [marker.name for marker in markers if marker.exists()] == ["child-0", "child-1"]
-    assert not multiprocessing.active_children()
+def test_stopping_kills_a_child_that_ignores_sigterm_and_ends_its_run(sqlite_store, monkeypatch):
+    """A child that does not exit on SIGTERM (stuck in C code, say) must not keep the comparison waiting."""
+    monkeypatch.setattr(child_pool, "WORKER_EXIT_SECONDS", 1.0)
+    run = mlflow.MlflowClient().create_run("0")
+    context = multiprocessing.get_context("fork")
+    ignoring = context.Event()
+    process = context.Process(target=_ignore_sigterm_and_sleep, args=(ignoring,))
+    process.start()
+    assert ignoring.wait(60)
+    receiving, _ = multiprocessing.Pipe(duplex=False)
+    child_pool._stop([child_pool.Child("native", 0, run.info.run_id, process, receiving)])
+    assert process.exitcode == -signal.SIGKILL
+    assert mlflow.get_run(run.info.run_id).info.status == "KILLED"
+
+
+def _running_child_pid(client: mlflow.MlflowClient, process: subprocess.Popen, timeout: float = 120) -> int:
+    """The process of a child run that is training (it has logged a train_loss)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stdout.read()
+        for run in client.search_runs(["0"], filter_string="attributes.status = 'RUNNING'"):
+            if run.data.tags.get("mlflow.parentRunId") and client.get_metric_history(run.info.run_id, "train_loss"):
+                return int(run.data.tags["lstm_bench.pid"])
+        time.sleep(0.2)
+    raise TimeoutError("no child trained")
+
+
+def test_a_worker_killed_mid_comparison_fails_only_its_own_child(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = mlflow.MlflowClient(uri)
+    client.search_experiments(max_results=1)  # the tables first (see test_signal_ends_runs_killed_and_keeps_metrics)
+    process = subprocess.Popen([sys.executable, "-m", "mlflow_project.train", "--impls", "native,scratch",
+                                "--seeds", "0,1,2", "--max-epochs", "150", "--workers", "2", "--progress-bar",
+                                "off"], env=project_env(uri), cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    try:
+        os.kill(_running_child_pid(client, process), signal.SIGKILL)  # as the out-of-memory killer would
+        output, _ = process.communicate(timeout=240)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, output[-3000:]
+    runs = runs_of(uri)
+    parent = next(run for run in runs if run.data.tags.get("lstm_bench.role") == "comparison")
+    children = children_of(parent, runs)
+    assert parent.info.status == "FINISHED" and len(children) == 6
+    failed = [run for run in children if run.info.status == "FAILED"]
+    assert len(failed) == 1 and sum(run.info.status == "FINISHED" for run in children) == 5
+    assert failed[0].data.tags["lstm_bench.worker_exit"] == "its process was killed by SIGKILL"
+    assert "its process was killed by SIGKILL" in output
+    impl = failed[0].data.params["impl"]
+    summary = mlflow.artifacts.load_text(f"runs:/{parent.info.run_id}/comparison/summary.md")
+    assert [[impl, "3", "1"]] == [row[:3] for row in markdown_rows(summary) if row[0] == impl]
+
+
+def test_runs_orphaned_by_a_hard_kill_are_ended_by_the_next_entry_point(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = mlflow.MlflowClient(uri)
+    client.search_experiments(max_results=1)
+    elsewhere = client.create_run("0", tags={"lstm_bench.hostname": "another-host", "lstm_bench.pid": "1",
+                                             "lstm_bench.process_start": "1"})
+    process = subprocess.Popen([sys.executable, "-m", "mlflow_project.train", "--impls", "native,scratch",
+                                "--seeds", "0", "--max-epochs", "5000", "--workers", "2", "--progress-bar", "off"],
+                               env=project_env(uri), cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        _running_child_pid(client, process)
+        os.killpg(process.pid, signal.SIGKILL)  # the entry point and its workers, as a power cut would
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    orphans = [run for run in runs_of(uri) if run.info.status == "RUNNING" and run.info.run_id != elsewhere.info.run_id]
+    assert len(orphans) >= 2  # the comparison and a child at least
+    result = run_cli(["-m", "mlflow_project.report", "--output-dir", str(tmp_path)], project_env(uri), cwd=tmp_path)
+    line = next(line for line in result.stderr.splitlines() if line.startswith("marked KILLED"))
+    after = {run.info.run_id: run for run in runs_of(uri)}
+    for orphan in orphans:
+        assert after[orphan.info.run_id].info.status == "KILLED" and orphan.info.run_id in line
+        assert after[orphan.info.run_id].data.tags["lstm_bench.orphaned"].startswith("its process (pid ")
+    assert after[elsewhere.info.run_id].info.status == "RUNNING"  # another host's processes cannot be seen here

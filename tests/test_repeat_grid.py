@@ -64,6 +64,7 @@ def test_entries_of_other_suites_in_a_file_are_left_out(tmp_path, capsys):
     assert rows == [["toy", "forward"]]
 
 
+@pytest.mark.slow  # runs the grid in pytest processes
 def test_a_real_run_is_added_to_the_runs_already_in_the_folder(tmp_path, capsys):
     # A run from an earlier batch, kept: the new one is numbered after it and both are summarised.
     _runs_with(tmp_path, medium_ratios=[0.5], toy_ratios=[7.0])
@@ -86,6 +87,7 @@ def test_a_real_run_is_added_to_the_runs_already_in_the_folder(tmp_path, capsys)
     assert output.splitlines()[2].startswith("2 runs (run_001.json .. run_002.json)")
 
 
+@pytest.mark.slow  # runs the grid in pytest processes
 def test_a_failed_run_stops_the_batch_and_keeps_the_runs_before_it(tmp_path, capsys):
     _runs_with(tmp_path, medium_ratios=[0.9], toy_ratios=[1.2])
     status = repeat_grid.main(["--runs", "3", "--out", str(tmp_path), "--", "--lstm-impls", "native,lstm9"])
@@ -97,6 +99,7 @@ def test_a_failed_run_stops_the_batch_and_keeps_the_runs_before_it(tmp_path, cap
     assert captured.out.splitlines()[1].startswith("1 runs (run_001.json .. run_001.json)")  # still summarised
 
 
+@pytest.mark.slow  # runs the grid in pytest processes
 def test_a_run_whose_tests_fail_is_set_aside_not_summarised(tmp_path, capsys, monkeypatch):
     # A stand-in grid file: it times, then fails, as a grid test does when its results check fails. pytest-benchmark
     # still writes the JSON; it must not count as a run. (-p loads the grid's options, which it does not use.)

@@ -7,58 +7,15 @@ analytical Jacobian must agree with the numerical one in float64.
 
 import pytest
 import torch
-from torch.func import functional_call
 
 from lstm_models import build_lstm
-from lstm_models.core.scratch_fast import LSTMLayerFunction
-from tests.conftest import DEVICES
-
-GRADCHECK_CASES = {
-    # name: (build_lstm keyword arguments, sequence length, batch or None for unbatched input, initial state)
-    "one_layer": (dict(input_size=3, hidden_size=4), 5, 2, False),
-    "initial_state": (dict(input_size=3, hidden_size=4), 4, 3, True),
-    "two_layers_initial_state": (dict(input_size=2, hidden_size=3, num_layers=2), 4, 2, True),
-    "three_layers_no_bias": (dict(input_size=2, hidden_size=3, num_layers=3, bias=False), 3, 2, True),
-    "batch_first": (dict(input_size=3, hidden_size=2, batch_first=True), 4, 2, True),
-    "unbatched": (dict(input_size=3, hidden_size=4), 5, None, True),
-    "one_step": (dict(input_size=1, hidden_size=1), 1, 1, True),
-}
-
-
-def _inputs(kwargs: dict, seq_len: int, batch: int | None, initial_state: bool, device: str = "cpu"):
-    generator = torch.Generator().manual_seed(0)
-
-    def draw(*shape):
-        return torch.randn(*shape, generator=generator, dtype=torch.float64).to(device).requires_grad_()
-
-    layers, hidden = kwargs.get("num_layers", 1), kwargs["hidden_size"]
-    if batch is None:
-        x, state_shape = draw(seq_len, kwargs["input_size"]), (layers, hidden)
-    elif kwargs.get("batch_first"):
-        x, state_shape = draw(batch, seq_len, kwargs["input_size"]), (layers, batch, hidden)
-    else:
-        x, state_shape = draw(seq_len, batch, kwargs["input_size"]), (layers, batch, hidden)
-    state = (draw(*state_shape), draw(*state_shape)) if initial_state else ()
-    return x, state
-
+from lstm_models.core.scratch_fast.layer import LSTMLayerFunction
+from tests.helpers import DEVICES, GRADCHECK_CASES, gradcheck_scratch_fast
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("case", GRADCHECK_CASES, ids=str)
 def test_gradcheck_over_input_state_and_weights(case, device):
-    kwargs, seq_len, batch, initial_state = GRADCHECK_CASES[case]
-    torch.manual_seed(0)
-    module = build_lstm("scratch_fast", **kwargs).double().to(device)
-    names = [name for name, _ in module.named_parameters()]
-    weights = tuple(p.detach().clone().requires_grad_() for _, p in module.named_parameters())
-    x, state = _inputs(kwargs, seq_len, batch, initial_state, device)
-
-    def run(x, *rest):
-        state_args, weight_args = rest[:len(state)], rest[len(state):]
-        hx = tuple(state_args) if state_args else None
-        output, (h_n, c_n) = functional_call(module, dict(zip(names, weight_args)), (x, hx))
-        return output, h_n, c_n
-
-    assert torch.autograd.gradcheck(run, (x, *state, *weights), eps=1e-6, atol=1e-8, rtol=1e-6)
+    gradcheck_scratch_fast(case, device)
 
 
 @pytest.mark.parametrize("used", [("h_n", "c_n"), ("output",), ("h_n",), ("c_n",), ("output", "c_n")])

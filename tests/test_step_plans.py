@@ -1,4 +1,4 @@
-"""scratch_fast's pool of small-call plans (lstm_models/core/step_plans.py): reuse must never let two users share
+"""scratch_fast's pool of small-call plans (lstm_models/core/scratch_fast/step_plans.py): reuse must never let two users share
 memory, and nothing a call returns may be a plan's.
 
 The overlapping graphs (two alive at once, a retained one) are ``test_workspace``'s, run there with plans too.
@@ -12,12 +12,11 @@ import weakref
 import pytest
 import torch
 
-from benchmarks.revision import scratch_fast_at
 from lstm_models import build_lstm
 from lstm_models.core.parity import build_like_native
-from lstm_models.core import step_plans, workspace
-from lstm_models.core.scratch_fast import SmallCallPlan
-from tests.test_workspace import _pair, _sequences
+from lstm_models.core.scratch_fast import step_plans, workspace
+from lstm_models.core.scratch_fast.layer import SmallCallPlan
+from tests.helpers import small_pair, small_sequences
 
 
 @pytest.fixture(autouse=True)
@@ -29,16 +28,16 @@ def empty_pool():
 
 def test_the_sizes_here_take_plans_and_not_the_workspace():
     # Else the tests below, and test_workspace's overlapping graphs with plans, would test nothing of the plans.
-    _, fast = _pair()
-    output, _ = fast(_sequences(1)[0].requires_grad_())
+    _, fast = small_pair()
+    output, _ = fast(small_sequences(1)[0].requires_grad_())
     output.sum().backward()
     assert step_plans.free_plans() == 2  # one per layer, back once the graph freed its saved tensors
     assert workspace.pooled_bytes() == 0
 
 
 def test_a_plan_returns_only_when_the_graph_is_freed_and_the_next_call_takes_it():
-    _, fast = _pair()
-    (x,) = _sequences(1)
+    _, fast = small_pair()
+    (x,) = small_sequences(1)
     output, _ = fast(x.requires_grad_())
     assert step_plans.free_plans() == 0  # both layers' plans are held by the graph
     output.sum().backward()
@@ -48,8 +47,8 @@ def test_a_plan_returns_only_when_the_graph_is_freed_and_the_next_call_takes_it(
 
 
 def test_what_a_call_returns_is_not_overwritten_by_the_next_call():
-    native, fast = _pair()
-    first, second = _sequences(2)
+    native, fast = small_pair()
+    first, second = small_sequences(2)
     with torch.no_grad():
         kept = fast(first, (torch.ones(2, 2, 4, dtype=torch.float64), torch.ones(2, 2, 4, dtype=torch.float64)))
         fast(second)  # takes the same plans: inference gives them back at once
@@ -59,8 +58,8 @@ def test_what_a_call_returns_is_not_overwritten_by_the_next_call():
 
 
 def test_the_initial_state_gradients_are_not_a_plans_memory():
-    native, fast = _pair()
-    first, second = _sequences(2)
+    native, fast = small_pair()
+    first, second = small_sequences(2)
     grads = {}
     for name, module in (("native", native), ("fast", fast)):
         state = [torch.zeros(2, 2, 4, dtype=torch.float64, requires_grad=True) for _ in range(2)]
@@ -72,9 +71,9 @@ def test_the_initial_state_gradients_are_not_a_plans_memory():
 
 
 def test_a_plan_keeps_no_tensor_of_the_call_that_used_it():
-    _, fast = _pair()
+    _, fast = small_pair()
     grad_output = torch.randn(6, 2, 4, dtype=torch.float64)
-    output, _ = fast(_sequences(1)[0])
+    output, _ = fast(small_sequences(1)[0])
     output.backward(grad_output)
     with step_plans._lock:
         plans = [plan for _, plan in step_plans._free]
@@ -86,8 +85,8 @@ def test_a_plan_keeps_no_tensor_of_the_call_that_used_it():
 
 def test_a_graph_kept_after_its_backward_does_not_keep_its_plans():
     # Once back in the pool a plan is another call's; the old graph, still referenced, must not hold it too.
-    _, fast = _pair()
-    output, _ = fast(_sequences(1)[0].requires_grad_())
+    _, fast = small_pair()
+    output, _ = fast(small_sequences(1)[0].requires_grad_())
     output.sum().backward()
     with step_plans._lock:
         plans = [weakref.ref(plan) for _, plan in step_plans._free]
@@ -99,14 +98,14 @@ def test_a_graph_kept_after_its_backward_does_not_keep_its_plans():
 
 def test_inference_mode_takes_no_plan():
     # Its tensors may not be written outside it: a plan made there would break the next training step.
-    _, fast = _pair()
+    _, fast = small_pair()
     with torch.inference_mode():
-        fast(_sequences(1)[0])
+        fast(small_sequences(1)[0])
     assert step_plans.free_plans() == 0
 
 
 def test_the_pool_stays_bounded_over_many_sequence_lengths():
-    _, fast = _pair()
+    _, fast = small_pair()
     for seq_len in range(1, 30):
         output, _ = fast(torch.randn(seq_len, 2, 3, dtype=torch.float64, requires_grad=True))
         output.sum().backward()
@@ -132,23 +131,9 @@ def test_a_wide_layer_takes_no_plan_even_for_a_short_sequence():
     assert step_plans.free_plans() == 1
 
 
-def test_a_copy_of_the_module_loaded_beside_it_keeps_its_own_plans():
-    # `ab_compare --against REV` runs scratch_fast.py as it was at REV beside today's: neither may take the other's
-    # plans, which may be of another make.
-    native, fast = _pair()
-    copy = build_like_native(native, "scratch_fast", scratch_fast_at("HEAD"), input_size=3, hidden_size=4,
-                             num_layers=2)
-    (x,) = _sequences(1)
-    for module in (fast, copy, fast, copy):
-        module(x)[0].sum().backward()
-    with step_plans._lock:
-        plan_classes = {type(plan) for _, plan in step_plans._free}
-    assert len(plan_classes) == 2  # each copy's own SmallCallPlan, both layers' plans back with their maker
-
-
 def test_threads_training_at_once_each_get_nn_lstm_gradients():
-    native, fast = _pair()
-    inputs = _sequences(8)
+    native, fast = small_pair()
+    inputs = small_sequences(8)
     want = []
     for x in inputs:
         x = x.clone().requires_grad_()

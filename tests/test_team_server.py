@@ -18,7 +18,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from conftest import MlflowServer, free_port, project_env
+from tests.helpers import MlflowServer, free_port, project_env
 
 pytestmark = pytest.mark.slow
 

@@ -3,7 +3,7 @@
 import mlflow
 import pytest
 
-from conftest import project_env, run_cli
+from tests.helpers import project_env, run_cli
 
 pytestmark = pytest.mark.slow
 

@@ -1,9 +1,9 @@
-"""scratch_fast's buffer pool (lstm_models/core/workspace.py): reuse must never let two users share memory.
+"""scratch_fast's buffer pool (lstm_models/core/scratch_fast/workspace.py): reuse must never let two users share memory.
 
 The dangerous cases are the ones where a saved buffer would be reused while a graph still needs it: two forward
 graphs alive at once, and a graph kept with ``retain_graph=True`` while another forward runs. Each is compared
 with nn.LSTM's gradients in float64, once with the workspace pooling every buffer, and once at its default size
-threshold, below which whole plans of buffers are kept instead (lstm_models/core/step_plans.py, tests in
+threshold, below which whole plans of buffers are kept instead (lstm_models/core/scratch_fast/step_plans.py, tests in
 test_step_plans.py).
 """
 
@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from lstm_models import build_lstm
-from lstm_models.core import step_plans, workspace
+from lstm_models.core.scratch_fast import step_plans, workspace
+from tests.helpers import small_pair, small_sequences
 
 DEFAULT_MIN_POOLED_BYTES = workspace.MIN_POOLED_BYTES
 
@@ -24,20 +25,6 @@ def empty_pool(monkeypatch):
     yield
     workspace.clear()
     step_plans.clear()
-
-
-def _pair(seed: int = 0):
-    """nn.LSTM and scratch_fast with the same float64 weights."""
-    torch.manual_seed(seed)
-    native = build_lstm("native", 3, 4, num_layers=2, dtype=torch.float64)
-    fast = build_lstm("scratch_fast", 3, 4, num_layers=2, dtype=torch.float64)
-    fast.load_state_dict(native.state_dict())
-    return native, fast
-
-
-def _sequences(count: int):
-    generator = torch.Generator().manual_seed(1)
-    return [torch.randn(6, 2, 3, generator=generator, dtype=torch.float64) for _ in range(count)]
 
 
 def _weight_grads(module) -> dict[str, torch.Tensor]:
@@ -80,16 +67,16 @@ def _a_retained_graph_survives_a_later_forward(module, first, second):
 def test_graphs_that_overlap_keep_their_own_saved_buffers(scenario, pool, monkeypatch):
     if pool == "step_plans":  # these sizes then take plans, not the workspace's buffers (test_step_plans checks it)
         monkeypatch.setattr(workspace, "MIN_POOLED_BYTES", DEFAULT_MIN_POOLED_BYTES)
-    native, fast = _pair()
-    first, second = _sequences(2)
+    native, fast = small_pair()
+    first, second = small_sequences(2)
     for module in (native, fast):
         scenario(module, first, second)
     _assert_same_grads(fast, native)
 
 
 def test_saved_buffers_return_to_the_pool_only_when_the_graph_is_freed():
-    _, fast = _pair()
-    (x,) = _sequences(1)
+    _, fast = small_pair()
+    (x,) = small_sequences(1)
     output, _ = fast(x.requires_grad_())
     during_forward_graph = workspace.pooled_bytes()  # only the input projections, given back after each loop
     output.sum().backward()
@@ -118,7 +105,7 @@ def test_give_back_when_freed_waits_for_the_saved_view():
 
 
 def test_the_pool_stays_bounded_over_many_sequence_lengths():
-    _, fast = _pair()
+    _, fast = small_pair()
     for seq_len in range(1, 60, 3):
         output, _ = fast(torch.randn(seq_len, 2, 3, dtype=torch.float64, requires_grad=True))
         output.sum().backward()
@@ -141,7 +128,7 @@ def test_a_shorter_sequence_reuses_a_longer_ones_buffer_but_not_a_far_larger_one
 
 def test_variable_length_training_matches_nn_lstm():
     # Batches of different lengths share pooled buffers; every step's gradients stay nn.LSTM's.
-    native, fast = _pair()
+    native, fast = small_pair()
     generator = torch.Generator().manual_seed(3)
     for seq_len in (9, 6, 9, 5, 8):
         x = torch.randn(seq_len, 2, 3, generator=generator, dtype=torch.float64)
@@ -164,8 +151,8 @@ def test_small_buffers_are_not_pooled(monkeypatch):
 
 def test_training_after_inference_mode_does_not_reuse_inference_tensors():
     # Lightning validates under torch.inference_mode; the next training step must not get its buffers.
-    native, fast = _pair()
-    first, second = _sequences(2)
+    native, fast = small_pair()
+    first, second = small_sequences(2)
     for module in (native, fast):
         with torch.inference_mode():
             module(first)
@@ -175,8 +162,8 @@ def test_training_after_inference_mode_does_not_reuse_inference_tensors():
 
 
 def test_clear_hands_every_kept_buffer_back():
-    _, fast = _pair()
-    fast(_sequences(1)[0])[0].sum().backward()  # the graph is freed: its saved buffers are back in the pool
+    _, fast = small_pair()
+    fast(small_sequences(1)[0])[0].sum().backward()  # the graph is freed: its saved buffers are back in the pool
     assert workspace.pooled_bytes() > 0
     workspace.clear()
     assert workspace.pooled_bytes() == 0

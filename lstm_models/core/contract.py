@@ -2,7 +2,8 @@
 
 ``LSTMContract`` turns whatever ``nn.LSTM`` accepts (batched or unbatched input, ``batch_first``, an optional
 ``(h0, c0)``) into one canonical form, time-major ``(T, B, I)`` with states ``(L, B, H)``, calls the subclass's
-``_run_stack`` on it, and turns the result back. Subclasses only write the recurrence.
+``_run_stack`` on it, and turns the result back. Subclasses only write the recurrence (``LSTMParameters``
+subclasses only one layer's, ``_run_layer``).
 
 ``LSTMParameters`` creates the weights with ``nn.LSTM``'s names, shapes, registration order and initialisation
 (``U(-1/sqrt(H), 1/sqrt(H))`` drawn parameter by parameter in registration order, see
@@ -125,3 +126,19 @@ class LSTMParameters(LSTMContract):
             return (getattr(self, f"weight_ih_l{layer}"), getattr(self, f"weight_hh_l{layer}"),
                     getattr(self, f"bias_ih_l{layer}"), getattr(self, f"bias_hh_l{layer}"))
         return getattr(self, f"weight_ih_l{layer}"), getattr(self, f"weight_hh_l{layer}"), None, None
+
+    def _run_layer(self, x: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor, weights: tuple
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One layer: x (T, B, I), h0/c0 (B, H), ``layer_weights`` -> output (T, B, H), h_n and c_n (B, H)."""
+        raise NotImplementedError
+
+    def _run_stack(self, x, h0, c0):
+        """The layers in turn, each layer's outputs the next one's inputs."""
+        final_h, final_c = [], []
+        for layer in range(self.num_layers):
+            x, h, c = self._run_layer(x, h0[layer], c0[layer], self.layer_weights(layer))  # (T, B, H)
+            final_h.append(h)
+            final_c.append(c)
+        if self.num_layers == 1:  # one kernel fewer than stack, which counts at the tutorial's sizes
+            return x, final_h[0].unsqueeze(0), final_c[0].unsqueeze(0)  # (T, B, H), (1, B, H), (1, B, H)
+        return x, torch.stack(final_h), torch.stack(final_c)  # (T, B, H), (L, B, H), (L, B, H)

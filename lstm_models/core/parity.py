@@ -16,7 +16,7 @@ from torch import nn
 
 from .factory import lstm_inputs
 from .registry import IMPLEMENTATIONS, build_lstm
-from .statquest import StatQuestLSTM, statquest_to_lstm_state
+from .statquest import StatQuestLSTM, statquest_to_lstm_state, takes_sizes
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,8 @@ PARITY_CASES = (
 def fits(impl: str, case: ParityCase) -> bool:
     """Whether ``impl`` accepts this case's sizes and options (the statquest unit is 1/1/1 with bias only)."""
     if impl == "statquest":
-        return (case.input_size, case.hidden_size, case.num_layers) == (1, 1, 1) and case.bias
+        return takes_sizes(input_size=case.input_size, hidden_size=case.hidden_size,
+                           num_layers=case.num_layers) and case.bias
     return True
 
 

@@ -39,14 +39,9 @@ def lstm_layer(x: torch.Tensor, h: torch.Tensor, c: torch.Tensor, weights: tuple
 
 
 class ScratchLSTM(LSTMParameters):
-    """A stack of ``lstm_layer``s; each layer's outputs are the next layer's inputs."""
+    """A stack of ``lstm_layer``s (``LSTMParameters._run_stack``)."""
 
     implementation_name = "scratch"
 
-    def _run_stack(self, x, h0, c0):
-        final_h, final_c = [], []
-        for layer in range(self.num_layers):
-            x, h, c = lstm_layer(x, h0[layer], c0[layer], self.layer_weights(layer))  # (T, B, H)
-            final_h.append(h)
-            final_c.append(c)
-        return x, torch.stack(final_h), torch.stack(final_c)  # (T, B, H), (L, B, H), (L, B, H)
+    def _run_layer(self, x, h0, c0, weights):
+        return lstm_layer(x, h0, c0, weights)  # (T, B, H), (B, H), (B, H)

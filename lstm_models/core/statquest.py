@@ -23,6 +23,13 @@ from .contract import LSTMContract, refuse_unsupported
 # The tutorial's name stem of each gate, in nn.LSTM's gate order: input, forget, cell, output.
 GATE_STEMS = ("pr", "lr", "p", "o")
 PARAMETER_NAMES = tuple(name for stem in ("lr", "pr", "p", "o") for name in (f"w{stem}1", f"w{stem}2", f"b{stem}1"))
+# The only sizes the tutorial's unit has: every check of statquest's sizes reads them from here.
+UNIT_SIZES = {"input_size": 1, "hidden_size": 1, "num_layers": 1}
+
+
+def takes_sizes(**sizes: int) -> bool:
+    """Whether the unit can be built with these sizes (any of ``UNIT_SIZES``' names; absent ones are taken as fit)."""
+    return all(sizes.get(name, size) == size for name, size in UNIT_SIZES.items())
 
 
 def statquest_to_lstm_state(params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -65,10 +72,11 @@ class StatQuestLSTM(LSTMContract):
     def __init__(self, input_size: int = 1, hidden_size: int = 1, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, **options):
         super().__init__()
-        for name, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
-            if value != 1:
-                raise ValueError(f"statquest: the tutorial's unit has input_size=1, hidden_size=1, num_layers=1; "
-                                 f"got {name}={value!r}")
+        sizes = {"input_size": input_size, "hidden_size": hidden_size, "num_layers": num_layers}
+        for name, value in sizes.items():
+            if not takes_sizes(**{name: value}):
+                required = ", ".join(f"{key}={size}" for key, size in UNIT_SIZES.items())
+                raise ValueError(f"statquest: the tutorial's unit has {required}; got {name}={value!r}")
         if not bias:
             raise ValueError("statquest: bias=False is not supported (the tutorial's unit has a bias per gate)")
         refuse_unsupported(self.implementation_name, options)

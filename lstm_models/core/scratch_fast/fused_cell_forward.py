@@ -19,8 +19,7 @@ each chunk into the call's buffers: three kernels per ``CHUNK`` steps, and at mo
 at once, which a captured graph's memory pool then reuses.
 
 ``LSTM_BENCH_FUSED_CELL=0`` in the environment (or ``set_enabled(False)``) turns it off: the CUDA forward then runs
-the hand-written kernels, as on CPU, which lets one checkout time both. Tests set ``EMULATE_ON_CPU``: on CPU the
-same loop then runs with the cell written in plain tensor operations, which checks everything around the kernel.
+the hand-written kernels, as on CPU, which lets one checkout time both.
 """
 
 from __future__ import annotations
@@ -30,14 +29,12 @@ import os
 import torch
 
 from . import backward_factors, loop_graphs
-from .backward_factors import CELL, IN, OUT  # nn.LSTM's gate order, as the fused kernel lays out its gates
+from .backward_factors import CELL, IN  # nn.LSTM's gate order, as the fused kernel lays out its gates
 from .tracing import tracing
 
 # Steps whose results are kept before being stacked into the call's buffers: 3 kernels per chunk, against 2 per
 # step; a chunk of (B, 6H) results (12 MB at B = 64, H = 512) alive at once.
 CHUNK = 16
-# Tests set this: on CPU, the fused path with the cell written in plain tensor operations (``_cell_in_plain_ops``).
-EMULATE_ON_CPU = False
 
 _FUSED_CELL = getattr(torch.ops.aten, "_thnn_fused_lstm_cell", None)  # None in a build without it
 _enabled = os.environ.get("LSTM_BENCH_FUSED_CELL", "1") != "0"
@@ -55,23 +52,14 @@ def enabled() -> bool:
 
 def used_for(like: torch.Tensor) -> bool:
     """Whether the forward for ``like`` runs through the fused cell: on CUDA when PyTorch has the kernel and it is
-    turned on; on CPU only in tests (``EMULATE_ON_CPU``). Never while tracing: a program exported on CUDA (MLflow's
-    pt2 format, say) keeps plain operations that every device runs. Cheap: called on every CPU call too."""
-    if like.is_cuda:
-        wanted = _enabled and _FUSED_CELL is not None
-    else:
-        wanted = EMULATE_ON_CPU and _enabled
-    return wanted and not tracing()
+    turned on. Never while tracing: a program exported on CUDA (MLflow's pt2 format, say) keeps plain operations
+    that every device runs. Cheap: called on every CPU call too."""
+    return like.is_cuda and _enabled and _FUSED_CELL is not None and not tracing()
 
 
-def _cell_in_plain_ops(input_gates, hidden_gates, cell):
-    """What the fused kernel computes, in plain tensor operations (CPU tests): (h_t, c_t, [i, f, g, o])."""
-    batch = cell.shape[0]
-    z = (input_gates + hidden_gates).view(batch, 4, -1)
-    activated = torch.cat([z[:, :CELL].sigmoid(), z[:, CELL:OUT].tanh(), z[:, OUT:].sigmoid()], dim=1)
-    in_gate, forget_gate, cell_gate, out_gate = activated.unbind(1)
-    next_cell = forget_gate * cell + in_gate * cell_gate
-    return out_gate * next_cell.tanh(), next_cell, activated.view(batch, -1)
+def cell_step(input_gates, hidden_gates, cell):
+    """One step's cell in one kernel: (h_t, c_t, the activated gates i, f, g, o side by side)."""
+    return _FUSED_CELL.default(input_gates, hidden_gates, cell)
 
 
 class FusedForwardBuffers:
@@ -98,7 +86,6 @@ def forward_steps(buffers: FusedForwardBuffers) -> None:
     ``buffers`` (the hidden states always; the cell states and gates when a backward follows)."""
     seq_len = buffers.x_proj.shape[0]
     keep_states = buffers.gates is not None
-    cell_step = _FUSED_CELL.default if buffers.x_proj.is_cuda else _cell_in_plain_ops
     x_proj_steps = buffers.x_proj.unbind(0)  # T views (B, 4H)
     weight_hh_t = buffers.weight_hh.t()
     hidden, cell = buffers.hiddens[0], buffers.cells[0]

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from ..core import statquest
+
 
 @dataclass(frozen=True)
 class Shape:
@@ -48,7 +50,7 @@ ROUNDS = {"toy": 200, "small": 50, "medium": 10, "large": 5}
 WARMUP_ROUNDS = {"toy": 20, "small": 5, "medium": 2, "large": 1}
 # On CUDA a round takes milliseconds, and eager times follow the host's launches, which jitter: more rounds cost
 # little. At least three warm-up rounds there, so that scratch_fast's loops are captured as CUDA graphs (on a
-# shape's second call, lstm_models.core.loop_graphs) before the timing starts.
+# shape's second call, lstm_models.core.scratch_fast.loop_graphs) before the timing starts.
 CUDA_MIN_ROUNDS, CUDA_MIN_WARMUP_ROUNDS = 30, 3
 
 
@@ -77,4 +79,5 @@ def scaling_shapes() -> list[tuple[str, int, Shape]]:
 
 def fits(impl: str, shape: Shape) -> bool:
     """statquest is the tutorial's 1x1 unit: it only takes the toy shape."""
-    return impl != "statquest" or (shape.input_size, shape.hidden_size, shape.num_layers) == (1, 1, 1)
+    return impl != "statquest" or statquest.takes_sizes(input_size=shape.input_size, hidden_size=shape.hidden_size,
+                                                        num_layers=shape.num_layers)

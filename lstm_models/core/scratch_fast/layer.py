@@ -52,7 +52,7 @@ from torch.autograd.function import once_differentiable
 
 from . import backward_factors, fused_cell_forward, loop_graphs, step_plans, workspace
 from .backward_factors import CELL, FORGET, IN, OUT  # nn.LSTM's gate order, kept throughout
-from .contract import LSTMParameters
+from ..contract import LSTMParameters
 from .tracing import tracing
 
 
@@ -388,8 +388,7 @@ class SmallCallPlan:
         # weights' copy, which a short sequence of a wide layer makes the largest.
         if not step_plans.wanted(max(4 * seq_len * batch * hidden, 4 * hidden * hidden), like):
             return None
-        # The class in the key: a copy of this module loaded beside it (``benchmarks.revision``) keeps its own plans.
-        key = (cls, seq_len, batch, hidden, needs_grad, like.dtype)
+        key = (seq_len, batch, hidden, needs_grad, like.dtype)
         return step_plans.take(key, lambda: cls(key, like, seq_len, batch, hidden, needs_grad, minus_one))
 
     def lend_factors(self):
@@ -543,18 +542,10 @@ class ScratchFastLSTM(LSTMParameters):
 
     implementation_name = "scratch_fast"
 
-    def _run_stack(self, x, h0, c0):
-        final_h, final_c = [], []
-        for layer in range(self.num_layers):
-            weight_ih, weight_hh, bias_ih, bias_hh = self.layer_weights(layer)
-            args = (x.contiguous(), h0[layer], c0[layer], weight_ih, weight_hh, bias_ih, bias_hh)
-            if needs_autograd(args):
-                x, h, c = LSTMLayerFunction.apply(*args)
-            else:  # inference and export: the same arithmetic without autograd's bookkeeping
-                with torch.no_grad():  # the out= kernels refuse to run where autograd could be watching
-                    x, h, c, _, _ = layer_forward(*args, needs_grad=False)
-            final_h.append(h)
-            final_c.append(c)
-        if self.num_layers == 1:  # one kernel fewer than stack, which counts at the tutorial's sizes
-            return x, final_h[0].unsqueeze(0), final_c[0].unsqueeze(0)  # (T, B, H), (1, B, H), (1, B, H)
-        return x, torch.stack(final_h), torch.stack(final_c)  # (T, B, H), (L, B, H), (L, B, H)
+    def _run_layer(self, x, h0, c0, weights):
+        args = (x.contiguous(), h0, c0, *weights)
+        if needs_autograd(args):
+            return LSTMLayerFunction.apply(*args)  # (T, B, H), (B, H), (B, H)
+        with torch.no_grad():  # inference and export: the same arithmetic without autograd's bookkeeping
+            output, h_n, c_n, _, _ = layer_forward(*args, needs_grad=False)  # the out= kernels refuse autograd
+        return output, h_n, c_n

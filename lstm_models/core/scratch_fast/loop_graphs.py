@@ -18,8 +18,8 @@ Rules that keep it correct:
   on the same stream): a call holds the loop's lock from writing its inputs until its results are copied out, and
   the stream in the key orders one call's kernels after another's.
 
-On a device other than CUDA there are no graphs. Tests may set ``REPLAY_ON_CPU``: a CPU loop is then run again on
-its static buffers in place of a replay, which checks the copying in and out without a GPU.
+On a device other than CUDA there are no graphs, and ``may_replay`` says no; a ``StaticLoop`` made there all the
+same replays by running its loop again on its static buffers.
 """
 
 from __future__ import annotations
@@ -41,8 +41,6 @@ CAPTURE_AFTER = 2
 MAX_LOOPS = 6
 # Keys whose calls are counted before capture; a bound, so that never-repeating shapes cannot grow it.
 MAX_COUNTED_KEYS = 256
-# CUDA graphs exist only on CUDA; tests set this to re-run CPU loops on static buffers in place of a replay.
-REPLAY_ON_CPU = False
 
 _enabled = os.environ.get("LSTM_BENCH_CUDA_GRAPHS", "1") != "0"
 _lock = threading.Lock()
@@ -98,7 +96,7 @@ class StaticLoop:
     def replay(self) -> None:
         """Run the loop on its buffers (call inside ``with loop as buffers:``)."""
         if self._graph is None:
-            self._run(self._buffers)  # a device without graphs (tests): the same loop, on the same buffers
+            self._run(self._buffers)  # a device without graphs: the same loop, on the same buffers
         else:
             self._graph.replay()
 
@@ -131,7 +129,7 @@ def captured_count() -> int:
 def may_replay(like: torch.Tensor) -> bool:
     """Whether a loop on ``like``'s device may be replayed at all. Cheap, and called first: at the tutorial's sizes
     on CPU every microsecond of a call shows."""
-    return _enabled and (like.is_cuda or REPLAY_ON_CPU)
+    return _enabled and like.is_cuda
 
 
 def recording(like: torch.Tensor) -> bool:
