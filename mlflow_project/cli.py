@@ -92,44 +92,30 @@ def markdown_parameters(config_class) -> str:
 
 # --- Parsers: (parameter name, text) -> value, or ConfigError ----------------------------------------------------
 
-def positive_int(name: str, text: str) -> int:
+def _number(name: str, text: str, convert: Callable[[str], Any], accept: Callable[[Any], bool], allowed: str):
     try:
-        value = int(str(text).strip())
+        value = convert(str(text).strip())
     except ValueError:
-        raise ConfigError(name, "must be a positive integer", text) from None
-    if value < 1:
-        raise ConfigError(name, "must be a positive integer", text)
+        raise ConfigError(name, allowed, text) from None
+    if not accept(value):
+        raise ConfigError(name, allowed, text)
     return value
+
+
+def positive_int(name: str, text: str) -> int:
+    return _number(name, text, int, lambda value: value >= 1, "must be a positive integer")
 
 
 def non_negative_int(name: str, text: str) -> int:
-    try:
-        value = int(str(text).strip())
-    except ValueError:
-        raise ConfigError(name, "must be 0 or a positive integer", text) from None
-    if value < 0:
-        raise ConfigError(name, "must be 0 or a positive integer", text)
-    return value
+    return _number(name, text, int, lambda value: value >= 0, "must be 0 or a positive integer")
 
 
 def positive_float(name: str, text: str) -> float:
-    try:
-        value = float(str(text).strip())
-    except ValueError:
-        raise ConfigError(name, "must be a positive number", text) from None
-    if not math.isfinite(value) or value <= 0:
-        raise ConfigError(name, "must be a positive number", text)
-    return value
+    return _number(name, text, float, lambda value: math.isfinite(value) and value > 0, "must be a positive number")
 
 
 def fraction(name: str, text: str) -> float:
-    try:
-        value = float(str(text).strip())
-    except ValueError:
-        raise ConfigError(name, "must be a number in [0, 1)", text) from None
-    if not 0.0 <= value < 1.0:
-        raise ConfigError(name, "must be a number in [0, 1)", text)
-    return value
+    return _number(name, text, float, lambda value: 0.0 <= value < 1.0, "must be a number in [0, 1)")
 
 
 def count_or_auto(name: str, text: str) -> str:
