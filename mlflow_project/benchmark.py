@@ -22,7 +22,7 @@ import mlflow
 from lstm_models import IMPLEMENTATIONS
 
 from .cli import (ConfigError, add_arguments, as_params, names_from, non_negative_int, one_of, parameter,
-                  parse_config, raw_arguments, refuse, switch)
+                  parse_config, raw_arguments, refuse, refuse_if_refused, switch)
 from .comparison_run import log_new_params
 from .environment import environment_tags
 from .orphans import process_tags
@@ -95,6 +95,14 @@ def main(argv: list[str] | None = None) -> int:
     unreachable = tracking_store_problem()
     if unreachable:
         return refuse(unreachable, fail_run=False)  # the run cannot be reached to be marked
+    try:
+        return run_benchmark(config, args.output_dir)
+    except mlflow.exceptions.MlflowException as error:
+        return refuse_if_refused(error)
+
+
+def run_benchmark(config: BenchmarkConfig, output_dir: str) -> int:
+    """Run the suite and log its results as one MLflow run; 1 if the suite fails."""
     from .benchmark_results import load_results, metrics_of, results_table, write_outputs
 
     with tempfile.TemporaryDirectory() as scratch, mlflow.start_run(run_name="benchmark") as run:
@@ -128,8 +136,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"\n{device_name}: median time (ratio to native)")
                 print(results_table(frame, device_name).to_string(index=False))
         mlflow.log_artifacts(str(folder), artifact_path="benchmark")
-        if args.output_dir:
-            target = Path(args.output_dir)
+        if output_dir:
+            target = Path(output_dir)
             target.mkdir(parents=True, exist_ok=True)
             for path in folder.iterdir():
                 (target / path.name).write_bytes(path.read_bytes())

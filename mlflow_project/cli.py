@@ -179,3 +179,14 @@ def refuse(error: Exception, fail_run: bool = True) -> int:
     if fail_run:
         fail_launching_run(str(error))
     return EXIT_BAD_PARAMETER
+
+
+def refuse_if_refused(error: Exception) -> int:
+    """A request the tracking server refused (credentials, permission) as ``refuse``'s one line and status 2; any
+    other error is raised again."""
+    from .tracking_store import refusal
+
+    refused = refusal(error)
+    if refused is None:
+        raise error
+    return refuse(refused, fail_run=False)  # a server that refused this will not let us mark its run either

@@ -27,7 +27,7 @@ from lstm_models.training import COMPANY_LABELS
 from .benchmark_report import BENCHMARKS_INTRO, benchmarks_by_machine
 from .comparison import display_table, markdown_table, write_comparison
 from .tracking_store import tracking_store_problem
-from .cli import add_arguments, parameter, parse_config, raw_arguments, refuse, text
+from .cli import add_arguments, parameter, parse_config, raw_arguments, refuse, refuse_if_refused, text
 
 HISTORY_METRICS = ("train_loss", "val_loss", *(f"prediction_{name}" for name in COMPANY_LABELS))
 EXIT_NOT_FOUND = 2
@@ -148,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     except ReportError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_NOT_FOUND
+    except mlflow.exceptions.MlflowException as error:
+        return refuse_if_refused(error)
     print(f"Report written: {path} (and {path.with_suffix('.md')}); logged to the comparison run as 'report/'")
     return 0
 

@@ -5,6 +5,10 @@ up. Every entry point calls ``prepare_tracking_store`` first, which starts with 
 ``/health`` endpoint, and a one-line error naming the URI when it does not answer. The same module caps MLflow's own retries for the
 rest of the process (unless the user set them), so a server that goes away mid-run also fails in seconds.
 
+A server that asks for credentials (MLflow's basic-auth app) is asked once for what it will show these
+credentials; a refusal is a one-line error naming ``MLFLOW_TRACKING_USERNAME`` / ``MLFLOW_TRACKING_PASSWORD``
+instead of a traceback. ``refusal`` turns a later refusal (a user who may read but not write) into one line too.
+
 For a sqlite store, ``prepare_tracking_store`` creates the tables under a file lock: MLflow creates them on first
 use without one, and comparisons started at the same moment on a new store would otherwise race to create the
 same tables and fail.
@@ -26,8 +30,26 @@ HTTP_RETRY_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQU
                        "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
 
 
+CREDENTIALS = "MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD"
+
+
 class TrackingServerUnreachable(RuntimeError):
-    """``str()`` is the one-line message for the user."""
+    """The store cannot be used (no answer, or credentials refused); ``str()`` is the one-line message."""
+
+
+def refusal(error: Exception, uri: str | None = None) -> TrackingServerUnreachable | None:
+    """The one-line message for a request the server refused for lack of credentials or of permission."""
+    code = getattr(error, "error_code", "")
+    if code not in ("UNAUTHENTICATED", "PERMISSION_DENIED"):
+        return None
+    uri = uri or tracking_uri()
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+    if code == "UNAUTHENTICATED" and not user:
+        return TrackingServerUnreachable(f"{CREDENTIALS}: the server at {uri} asks for credentials, and none are set")
+    if code == "UNAUTHENTICATED":
+        return TrackingServerUnreachable(f"{CREDENTIALS}: the server at {uri} refused the credentials of {user!r}")
+    return TrackingServerUnreachable(f"{CREDENTIALS}: {user or 'this user'!r} may not do this on {uri} "
+                                     "(PERMISSION_DENIED); ask the experiment's owner for EDIT permission")
 
 
 def tracking_uri() -> str:
@@ -62,6 +84,19 @@ def check_tracking_server(uri: str | None = None) -> None:
         "MLFLOW_TRACKING_URI to log to sqlite:///mlflow.db")
 
 
+def check_credentials(uri: str) -> None:
+    """Raise ``TrackingServerUnreachable`` when the server refuses this process's credentials (or their absence)."""
+    import mlflow
+
+    try:
+        mlflow.MlflowClient(uri).search_experiments(max_results=1)
+    except mlflow.exceptions.MlflowException as error:
+        refused = refusal(error, uri)
+        if refused is None:
+            raise
+        raise refused from None
+
+
 def _sqlite_path(uri: str) -> str | None:
     if not uri.startswith("sqlite:///"):
         return None
@@ -75,6 +110,8 @@ def prepare_tracking_store() -> None:
     check_tracking_server(uri)
     path = _sqlite_path(uri)
     if path is None:
+        if uri.startswith(("http://", "https://")):
+            check_credentials(uri)
         return
     import mlflow
 

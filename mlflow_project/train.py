@@ -15,7 +15,9 @@ import sys
 import warnings
 from pathlib import Path
 
-from .cli import ConfigError, add_arguments, raw_arguments, refuse
+from mlflow.exceptions import MlflowException
+
+from .cli import ConfigError, add_arguments, raw_arguments, refuse, refuse_if_refused
 from .config import TrainConfig, build_config
 from .interruption import Interrupted, raise_on_signals
 from .tracking_store import limit_http_retries, tracking_store_problem
@@ -80,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         run_comparison(config, raw, datamodule, progress_bar=progress_bar,
                        output_dir=Path(args.output_dir) if args.output_dir else None)
+    except MlflowException as error:
+        return refuse_if_refused(error)
     except Interrupted as interruption:
         print(f"\ninterrupted by {interruption}: the comparison and its unfinished runs ended KILLED; "
               "everything logged so far is kept", file=sys.stderr)

@@ -70,16 +70,17 @@ def free_port() -> int:
 class MlflowServer:
     """An `mlflow server` process on 127.0.0.1 with a sqlite backend and served artifacts."""
 
-    def __init__(self, folder: Path, backend_store_uri: str | None = None):
+    def __init__(self, folder: Path, backend_store_uri: str | None = None, app_name: str | None = None,
+                 env: dict[str, str] | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = folder / "server.log"
         command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(self.port),
                    "--backend-store-uri", backend_store_uri or f"sqlite:///{folder / 'server.db'}",
                    "--serve-artifacts", "--artifacts-destination", str(folder / "server-artifacts"),
-                   "--workers", "1"]
+                   "--workers", "1", *(["--app-name", app_name] if app_name else [])]
         self.process = subprocess.Popen(command, stdout=self.log.open("w"), stderr=subprocess.STDOUT,
-                                        cwd=folder, start_new_session=True)
+                                        cwd=folder, start_new_session=True, env={**os.environ, **(env or {})})
 
     def wait_ready(self, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout

@@ -1,5 +1,7 @@
-"""A team server: `mlflow server` with a PostgreSQL backend store and served artifacts on 127.0.0.1, with a
-comparison and a benchmark logged to it at the same time from separate processes, and the report reading both.
+"""A team server: `mlflow server` with MLflow's basic-auth app, a PostgreSQL backend store and served artifacts on
+127.0.0.1. With credentials, a comparison and a benchmark log to it at the same time from separate processes, and
+the report reads both; without them, every entry point stops with one line naming them; a user who may only read
+an experiment reads its runs, and a comparison it starts there is refused in one line.
 
 PostgreSQL comes from Debian's packages (.ci/run installs them when absent). The test runs its own cluster in a
 temporary folder on a free port, as the `postgres` user when run as root (PostgreSQL refuses to run as root).
@@ -18,7 +20,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from tests.helpers import MlflowServer, free_port, project_env
+from tests.helpers import MlflowServer, free_port, project_env, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -61,17 +63,35 @@ class PostgresCluster:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-@pytest.fixture
-def team_server(tmp_path):
+ADMIN = {"MLFLOW_TRACKING_USERNAME": "admin", "MLFLOW_TRACKING_PASSWORD": "admin-password-of-the-test"}
+READER = {"MLFLOW_TRACKING_USERNAME": "reader", "MLFLOW_TRACKING_PASSWORD": "reader-password-of-the-test"}
+# The auth app's own settings, as the README's team setup writes them: users in a database of their own, every
+# user READ on what is not theirs unless given more.
+AUTH_CONFIG = """[mlflow]
+default_permission = READ
+database_uri = sqlite:///{folder}/basic_auth.db
+admin_username = admin
+authorization_function = mlflow.server.auth:authenticate_request_basic_auth
+"""
+
+
+@pytest.fixture(scope="module")
+def team_server(tmp_path_factory):
     bindir = _postgres_bin()
     if bindir is None:
         pytest.skip("PostgreSQL is not installed (.ci/run installs it: apt-get install postgresql)")
     pytest.importorskip("psycopg2", reason="psycopg2 (the test extra's psycopg2-binary) is needed by the server")
+    pytest.importorskip("flask_wtf", reason="MLflow's basic-auth app needs mlflow[auth] (the test extra has it)")
+    folder = tmp_path_factory.mktemp("team-server")
+    (folder / "basic_auth.ini").write_text(AUTH_CONFIG.format(folder=folder))
+    secrets = {"MLFLOW_AUTH_CONFIG_PATH": str(folder / "basic_auth.ini"),
+               "MLFLOW_AUTH_ADMIN_PASSWORD": ADMIN["MLFLOW_TRACKING_PASSWORD"],
+               "MLFLOW_FLASK_SERVER_SECRET_KEY": "a-secret-of-the-test-only"}
     cluster = PostgresCluster(bindir)
     server = None
     try:
         cluster.start()
-        server = MlflowServer(tmp_path, backend_store_uri=cluster.uri)
+        server = MlflowServer(folder, backend_store_uri=cluster.uri, app_name="basic-auth", env=secrets)
         server.wait_ready()
         yield server
     finally:
@@ -80,8 +100,81 @@ def team_server(tmp_path):
         cluster.stop()
 
 
-def test_comparison_and_benchmark_from_separate_processes_to_a_postgres_server(team_server, tmp_path):
-    env = project_env(team_server.url)
+def _as(credentials: dict[str, str], url: str) -> dict[str, str]:
+    env = project_env(url, **credentials)
+    if not credentials:
+        env.pop("MLFLOW_TRACKING_USERNAME", None)
+        env.pop("MLFLOW_TRACKING_PASSWORD", None)
+    return env
+
+
+def _admin_client(monkeypatch, url: str) -> mlflow.MlflowClient:
+    for name, value in ADMIN.items():
+        monkeypatch.setenv(name, value)
+    return mlflow.MlflowClient(url)
+
+
+ENTRY_POINTS = {
+    "train": ["-m", "mlflow_project.train", "--impls", "native", "--seeds", "0", "--max-epochs", "2", "--progress-bar",
+              "off"],
+    "benchmark": ["-m", "mlflow_project.benchmark", "--impls", "native", "--shapes", "toy", "--threads", "1"],
+    "report": ["-m", "mlflow_project.report"],
+}
+
+
+@pytest.mark.parametrize("credentials, refused", [
+    ({}, "asks for credentials, and none are set"),
+    ({**ADMIN, "MLFLOW_TRACKING_PASSWORD": "not-the-password"}, "refused the credentials of 'admin'"),
+], ids=["none", "wrong-password"])
+@pytest.mark.parametrize("entry_point", ENTRY_POINTS)
+def test_without_accepted_credentials_every_entry_point_stops_in_one_line(team_server, tmp_path, monkeypatch,
+                                                                          entry_point, credentials, refused):
+    client = _admin_client(monkeypatch, team_server.url)
+    before = {run.info.run_id for run in client.search_runs(["0"])}
+    done = run_cli(ENTRY_POINTS[entry_point], _as(credentials, team_server.url), cwd=tmp_path, timeout=30)
+    assert done.returncode == 2, done.stderr[-3000:]
+    error = done.stderr.strip().splitlines()[-1]
+    assert error.startswith("error: MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD: ") and refused in error
+    assert "Traceback" not in done.stderr
+    assert {run.info.run_id for run in client.search_runs(["0"])} == before  # nothing started, nothing RUNNING
+
+
+def test_a_reader_reads_the_runs_and_its_comparison_is_refused(team_server, tmp_path, monkeypatch):
+    client = _admin_client(monkeypatch, team_server.url)
+    experiment_id = client.create_experiment(f"shared-{tmp_path.name}")
+    shared = client.create_run(experiment_id, run_name="a-comparison-of-the-team")
+    client.set_terminated(shared.info.run_id)
+    from mlflow.server import get_app_client
+
+    users = get_app_client("basic-auth", tracking_uri=team_server.url)
+    if not any(user.username == READER["MLFLOW_TRACKING_USERNAME"] for user in _known_users(users)):
+        users.create_user(READER["MLFLOW_TRACKING_USERNAME"], READER["MLFLOW_TRACKING_PASSWORD"])
+    users.grant_user_permission(READER["MLFLOW_TRACKING_USERNAME"], "experiment", experiment_id, "READ")
+    for name, value in READER.items():
+        monkeypatch.setenv(name, value)
+    (seen,) = mlflow.MlflowClient(team_server.url).search_runs([experiment_id])
+    assert seen.info.run_name == "a-comparison-of-the-team"
+    env = {**_as(READER, team_server.url), "MLFLOW_EXPERIMENT_ID": experiment_id}
+    done = run_cli(ENTRY_POINTS["train"], env, cwd=tmp_path, timeout=60)
+    assert done.returncode == 2, done.stderr[-3000:]
+    error = done.stderr.strip().splitlines()[-1]
+    assert error.startswith("error: MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD: 'reader' may not do this")
+    assert "PERMISSION_DENIED" in error and "Traceback" not in done.stderr
+    runs = _admin_client(monkeypatch, team_server.url).search_runs([experiment_id])
+    assert [run.info.run_id for run in runs] == [shared.info.run_id]
+
+
+def _known_users(users) -> list:
+    try:
+        return [users.get_user(READER["MLFLOW_TRACKING_USERNAME"])]
+    except mlflow.exceptions.RestException:
+        return []
+
+
+def test_comparison_and_benchmark_from_separate_processes_to_a_postgres_server(team_server, tmp_path, monkeypatch):
+    env = project_env(team_server.url, **ADMIN)
+    for name, value in ADMIN.items():
+        monkeypatch.setenv(name, value)
     commands = {
         "comparison": [sys.executable, "-m", "mlflow_project.train", "--impls", "native,scratch", "--seeds", "0",
                        "--max-epochs", "5", "--progress-bar", "off"],
