@@ -24,12 +24,12 @@ import sys
 
 import torch
 
+from lstm_models import label_of
 from lstm_models.core.scratch_fast import huge_pages
 
-from benchmarks.cli_options import add_selection_options, apply_selection
+from benchmarks.cli_options import add_selection_options, apply_selection, checked_or_refused
 from benchmarks.revision import RevisionError, medians_at
 from benchmarks.round_robin import round_robin_medians
-from benchmarks.timing import checked_passes
 
 PASSES = ("forward", "forward_backward")
 
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
                                                 "--threads", str(args.threads)])
         except RevisionError as error:
             parser.error(f"--against: {error}")
-    passes = {impl: checked_passes(impl, shape, "cpu") for impl in impls}
+    passes = {impl: checked_or_refused(parser, impl, shape, "cpu") for impl in impls}
     calls = {(impl, name): getattr(passes[impl], name) for impl in impls for name in PASSES}
     medians = round_robin_medians(calls, args.rounds)
     print(f"shape {shape.name} {shape.sizes()}, {torch.get_num_threads()} threads, {args.rounds} rounds")
@@ -60,15 +60,15 @@ def main(argv: list[str] | None = None) -> int:
         reference = medians[impls[0], name].seconds
         for impl in impls:
             median = medians[impl, name]
-            print(f"{name:17} {impl:<13} {median.seconds * 1e3:9.2f} ms  {median.seconds / reference:5.2f}x "
-                  f"{impls[0]}  {median.page_faults:8.0f} page faults")
+            print(f"{name:17} {label_of(impl):<13} {median.seconds * 1e3:9.2f} ms  {median.seconds / reference:5.2f}x "
+                  f"{label_of(impls[0])}  {median.page_faults:8.0f} page faults")
         if earlier:
             then = earlier[name]
             print(f"{name:17} {'scratch_fast@' + args.against:<13} {then['scratch_fast'] * 1e3:9.2f} ms  "
                   f"{then['scratch_fast'] / then['native']:5.2f}x native (timed in its own process)")
     if args.json:
         with open(args.json, "w") as out:
-            json.dump({name: {impl: medians[impl, name].seconds for impl in impls} for name in PASSES}, out)
+            json.dump({name: {label_of(impl): medians[impl, name].seconds for impl in impls} for name in PASSES}, out)
     return 0
 
 

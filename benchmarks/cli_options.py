@@ -6,9 +6,11 @@ import argparse
 
 import torch
 
-from lstm_models import IMPLEMENTATIONS, UnknownNamesError, select_names
+from lstm_models import IMPLEMENTATIONS, SpecError, label_of, select_specs
 
 from lstm_models.benchmarking.grid import SHAPES, Shape, fits
+
+from benchmarks.timing import NotTimed, Passes, checked_passes
 
 
 def add_timing_options(parser: argparse.ArgumentParser, rounds: int, rounds_help: str) -> None:
@@ -21,7 +23,8 @@ def add_timing_options(parser: argparse.ArgumentParser, rounds: int, rounds_help
 def add_selection_options(parser: argparse.ArgumentParser, rounds: int, rounds_help: str) -> None:
     """--impls and the timing options."""
     parser.add_argument("--impls", default="native,scratch_fast",
-                        help=f"comma-separated, from {', '.join(IMPLEMENTATIONS)}, or all")
+                        help=f"comma-separated implementation specs: registered names ({', '.join(IMPLEMENTATIONS)}), "
+                             "package.module:Attribute, either as label=SPEC; or all")
     add_timing_options(parser, rounds, rounds_help)
 
 
@@ -39,13 +42,22 @@ def apply_selection(parser: argparse.ArgumentParser, args: argparse.Namespace,
     """Check the options (``parser.error`` names a bad one: exit status 2), set the thread count, and return the
     implementations and the shape."""
     try:
-        impls = list(select_names(args.impls))
-    except UnknownNamesError as error:
-        parser.error(f"--impls: {error}")
+        impls = list(select_specs(args.impls))
+    except SpecError as error:
+        parser.error(f"--impls: spec {error}")
     if len(impls) < fewest_impls:
         parser.error(f"--impls: give {fewest_impls} or more of {', '.join(IMPLEMENTATIONS)} (got {args.impls!r})")
     shape = SHAPES[args.shape]
     misfits = [impl for impl in impls if not fits(impl, shape)]
     if misfits:
-        parser.error(f"--impls: {', '.join(misfits)} cannot run the {shape.name} shape (statquest takes toy only)")
+        parser.error(f"--impls: {', '.join(map(label_of, misfits))} cannot run the {shape.name} shape (statquest takes "
+                     "toy only)")
     return impls, apply_timing_options(parser, args)
+
+
+def checked_or_refused(parser: argparse.ArgumentParser, impl: str, shape: Shape, device: str) -> Passes:
+    """``timing.checked_passes``, or ``parser.error`` naming why the implementation is not timed (exit status 2)."""
+    try:
+        return checked_passes(impl, shape, device)
+    except NotTimed as reason:
+        parser.error(f"--impls: {reason}")

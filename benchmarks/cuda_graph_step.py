@@ -34,9 +34,11 @@ import sys
 
 import torch
 
-from benchmarks.cli_options import add_selection_options, apply_selection
+from lstm_models import label_of
+
+from benchmarks.cli_options import add_selection_options, apply_selection, checked_or_refused
 from benchmarks.round_robin import round_robin_medians
-from benchmarks.timing import Passes, build_for, checked_passes
+from benchmarks.timing import Passes, build_for
 
 SIDE_STREAM_WARMUP_STEPS = 3  # torch.cuda.graph's advice: run the code a few times on a side stream first
 TF32_SETTINGS = {"default": None, "on": True, "off": False}
@@ -128,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     set_tf32(args.tf32)
     calls = {}
     for impl in impls:
-        calls[impl, "called"] = checked_passes(impl, shape, "cuda").forward_backward  # as a training loop calls it
+        calls[impl, "called"] = checked_or_refused(parser, impl, shape, "cuda").forward_backward  # as training calls it
         calls[impl, "graph"] = CapturedStep(Passes(build_for(impl, shape, "cuda"), shape, "cuda"))
         calls[impl, "graph"].check_against_eager("before timing")
     medians = round_robin_medians(calls, args.rounds)
@@ -142,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         called, graph = medians[impl, "called"].seconds, medians[impl, "graph"].seconds
         called_ratio = called / medians[impls[0], "called"].seconds
         graph_ratio = graph / medians[impls[0], "graph"].seconds
-        print(f"{impl:<13} {called * 1e3:9.3f} {called_ratio:6.2f}x {graph * 1e3:9.3f} {graph_ratio:6.2f}x "
+        print(f"{label_of(impl):<13} {called * 1e3:9.3f} {called_ratio:6.2f}x {graph * 1e3:9.3f} {graph_ratio:6.2f}x "
               f"{called / graph:11.2f}x")
     print(f"ratios are to {impls[0]}'s in the same column")
     return 0

@@ -8,10 +8,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lstm_models import IMPLEMENTATIONS, UnknownNamesError, select_names
+from lstm_models import IMPLEMENTATIONS, SpecError, UnknownNamesError, label_of, select_names, select_specs
 from lstm_models.core.scratch_fast import huge_pages
 
 from lstm_models.benchmarking.grid import DEVICES, PASSES, SHAPES, Shape, fits
+
+from benchmarks.timing import NotTimed, Passes, checked_passes
 
 
 # (device, shape, impl) -> MiB above baseline, filled by test_peak_memory.py, printed by pytest_terminal_summary.
@@ -20,7 +22,9 @@ MEMORY_RESULTS = pytest.StashKey[dict]()
 
 def pytest_addoption(parser):
     group = parser.getgroup("lstm-bench")
-    group.addoption("--lstm-impls", default="all", help=f"comma-separated, from {', '.join(IMPLEMENTATIONS)}")
+    group.addoption("--lstm-impls", default="all",
+                    help=f"comma-separated implementation specs: registered names ({', '.join(IMPLEMENTATIONS)}), "
+                         "package.module:Attribute, either as label=SPEC; 'all' is every registered name but compiled")
     group.addoption("--lstm-shapes", default="all", help=f"comma-separated, from {', '.join(SHAPES)}")
     group.addoption("--lstm-devices", default="all", help="comma-separated, from cpu, cuda")
     group.addoption("--lstm-threads", type=int, default=0,
@@ -35,6 +39,13 @@ def _selection(config, option: str, allowed) -> list[str]:
         raise pytest.UsageError(f"--{option.replace('_', '-')}: {error}") from None
 
 
+def _implementations(config) -> list[str]:
+    try:
+        return list(select_specs(config.getoption("lstm_impls")))
+    except SpecError as error:
+        raise pytest.UsageError(f"--lstm-impls: spec {error}") from None
+
+
 @pytest.hookimpl(tryfirst=True)  # before pytest-benchmark reads its options
 def pytest_configure(config):
     # The suite times only when asked (--benchmark-only, or --benchmark-enable); a plain `pytest` runs each case
@@ -43,7 +54,8 @@ def pytest_configure(config):
         config.option.benchmark_disable = True
     # Checked here, before collection, a bad selection is pytest's one-line "ERROR: --lstm-shapes: ..." on every
     # run, not a collection traceback, and only when a benchmark module happens to be collected.
-    for option, allowed in (("lstm_impls", IMPLEMENTATIONS), ("lstm_devices", DEVICES), ("lstm_shapes", SHAPES)):
+    _implementations(config)
+    for option, allowed in (("lstm_devices", DEVICES), ("lstm_shapes", SHAPES)):
         _selection(config, option, allowed)
 
 
@@ -58,7 +70,7 @@ def pytest_generate_tests(metafunc):
         return  # the unit tests parametrize themselves
     config = metafunc.config
     if "impl" in metafunc.fixturenames:
-        metafunc.parametrize("impl", _selection(config, "lstm_impls", IMPLEMENTATIONS))
+        metafunc.parametrize("impl", _implementations(config), ids=label_of)
     if "device" in metafunc.fixturenames:
         metafunc.parametrize("device", _selection(config, "lstm_devices", DEVICES))
     if "shape" in metafunc.fixturenames:
@@ -103,6 +115,14 @@ def _run_groups_together(items) -> None:
     grid.sort(key=lambda item: first_seen[group(item)])  # stable: implementations keep their order in a group
     for index, item in zip(places, grid):
         items[index] = item
+
+
+def passes_or_skip(impl: str, shape: Shape, device: str) -> Passes:
+    """The checked passes of ``impl`` at ``shape``, or the test skipped, saying why (``timing.NotTimed``)."""
+    try:
+        return checked_passes(impl, shape, device)
+    except NotTimed as reason:
+        pytest.skip(str(reason))
 
 
 @pytest.fixture(scope="session")

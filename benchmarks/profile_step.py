@@ -16,10 +16,12 @@ import argparse
 import sys
 
 import torch
+
+from lstm_models import label_of
 from torch.profiler import ProfilerActivity, profile
 
-from benchmarks.cli_options import add_selection_options, apply_selection
-from benchmarks.timing import Passes, checked_passes
+from benchmarks.cli_options import add_selection_options, apply_selection, checked_or_refused
+from benchmarks.timing import Passes
 
 MATRIX_PRODUCTS = frozenset({"aten::mm", "aten::bmm", "aten::addmm", "aten::baddbmm", "aten::addbmm",
                              "aten::matmul"})
@@ -59,9 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"shape {shape.name} {shape.sizes()}, {torch.get_num_threads()} threads, {args.rounds} profiled steps; "
           "milliseconds per forward+backward step, operators' own time under the profiler")
     for impl in impls:
-        rows = profile_steps(checked_passes(impl, shape, "cpu"), args.rounds)
+        rows = profile_steps(checked_or_refused(parser, impl, shape, "cpu"), args.rounds)
         split = split_time(rows, args.rounds)
-        print(f"\n{impl}: total {split['total']:.1f} ms = matrix products {split['products']:.1f}"
+        print(f"\n{label_of(impl)}: total {split['total']:.1f} ms = matrix products {split['products']:.1f}"
               f" + fused RNN operators {split['fused_rnn']:.1f} (products and gates together)"
               f" + other operators {split['other']:.1f}")
         for row in sorted(rows, key=lambda row: row.self_cpu_time_total, reverse=True)[:args.top]:

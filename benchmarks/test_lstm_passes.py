@@ -8,19 +8,22 @@ from __future__ import annotations
 
 import pytest
 
+from lstm_models import label_of
 from lstm_models.benchmarking.grid import rounds_for
-from benchmarks.timing import checked_passes
+from benchmarks.plugin import passes_or_skip
 
 
 # Collections would land at random inside timed rounds: pytest-benchmark keeps the collector off while timing.
 @pytest.mark.benchmark(disable_gc=True)
 def test_lstm_pass(benchmark, impl, device_name, shape, pass_name, threads):
     device = device_name
-    passes = checked_passes(impl, shape, device)
+    passes = passes_or_skip(impl, shape, device)
     benchmark.group = f"{device}-{pass_name}-{shape.name}"
     benchmark.extra_info.update({
-        "impl": impl, "device": device, "pass": pass_name, "shape": shape.name, "sizes": shape.sizes(),
-        "threads": threads, "flops": shape.flops(pass_name),
+        "impl": label_of(impl), "spec": impl, "device": device, "pass": pass_name, "shape": shape.name,
+        "sizes": shape.sizes(), "threads": threads, "flops": shape.flops(pass_name),
+        # The first call apart from the timed rounds: compilation (compiled), lazy set-up, first-touch memory.
+        "first_call_s": passes.first_call(pass_name),
     })
     rounds, warmup = rounds_for(shape.name, device)
     if pass_name == "backward":

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from lstm_models import label_of
 from lstm_models.benchmarking.grid import Shape
 from benchmarks.plugin import MEMORY_RESULTS
 
@@ -24,7 +25,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_in_fresh_process(impl: str, shape: Shape, device: str, threads: int) -> dict:
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONPATH=str(ROOT))
+    # The checkout first; a user's implementation stays importable from the PYTHONPATH it was given.
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads),
+               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     done = subprocess.run([sys.executable, "-m", "benchmarks.peak_memory", impl, shape.name, "--device", device],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -46,9 +49,9 @@ def test_peak_memory_of_training_step(benchmark, request, impl, device_name, sha
     output_mib = shape.seq_len * shape.batch * shape.hidden_size * 4 / 2 ** 20  # float32 (T, B, H)
     if output_mib >= 1:  # smaller steps can be served from pages the process already holds
         assert measured["step_mib"] >= output_mib, "a training step cannot need less than its own output"
-    results[(device_name, shape.name, impl)] = measured["step_mib"]
+    results[(device_name, shape.name, label_of(impl))] = measured["step_mib"]
     benchmark.extra_info.update({
-        "impl": impl, "device": device_name, "pass": "memory", "shape": shape.name, "sizes": shape.sizes(),
+        "impl": label_of(impl), "spec": impl, "device": device_name, "pass": "memory", "shape": shape.name, "sizes": shape.sizes(),
         "threads": threads, "baseline_mib": measured["baseline_mib"], "peak_mib": measured["peak_mib"],
         "step_mib": measured["step_mib"],
     })

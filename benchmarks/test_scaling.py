@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 
 from lstm_models.benchmarking.grid import SCALING_ROUNDS, SCALING_WARMUP_ROUNDS, scaling_shapes
-from benchmarks.timing import checked_passes
+from lstm_models import label_of
+from benchmarks.plugin import passes_or_skip
 
 POINTS = scaling_shapes()
 
@@ -20,10 +21,10 @@ def test_scaling(benchmark, request, impl, sweep, value, scaling_shape, threads)
     if not request.config.getoption("lstm_scaling") and not request.config.getoption("benchmark_disable"):
         pytest.skip("scaling sweeps are timed only with --lstm-scaling")
     device = "cpu"
-    passes = checked_passes(impl, scaling_shape, device)
+    passes = passes_or_skip(impl, scaling_shape, device)
     benchmark.group = f"scaling-{sweep}"
     benchmark.extra_info.update({
-        "impl": impl, "device": device, "pass": "forward_backward", "shape": scaling_shape.name,
+        "impl": label_of(impl), "spec": impl, "device": device, "pass": "forward_backward", "shape": scaling_shape.name,
         "sizes": scaling_shape.sizes(), "threads": threads, "flops": scaling_shape.flops("forward_backward"),
         "sweep": sweep, "value": value,
     })

@@ -7,9 +7,13 @@ two results in one benchmark group is the implementation.
 
 from __future__ import annotations
 
+import time
+from functools import lru_cache
+
 import torch
 
-from lstm_models import build_lstm, lstm_inputs
+from lstm_models import ImplementationUnavailable, SpecError, build_lstm, label_of, lstm_inputs
+from lstm_models.check import conformance, first_failure
 from lstm_models.core.parity import ParityCase, build_like_native, max_differences
 
 from lstm_models.benchmarking.grid import Shape
@@ -26,13 +30,35 @@ def build_for(impl: str, shape: Shape, device: str, dtype: torch.dtype = torch.f
     return build_like_native(native, impl, build, **sizes)
 
 
+class NotTimed(Exception):
+    """An implementation that is not timed here: it differs from nn.LSTM, or cannot run on this machine; ``str()``
+    says why in one line, naming the failing case."""
+
+
+@lru_cache(maxsize=None)
+def conformance_failure(impl: str) -> str | None:
+    """Why ``impl`` must not be timed, after ``lstm_models.check`` (once per process), or None."""
+    try:
+        failure = first_failure(conformance(impl))
+    except (SpecError, ImplementationUnavailable) as error:
+        return str(error)
+    if failure is None:
+        return None
+    return f"{label_of(impl)} differs from nn.LSTM ({failure.name}: {failure.detail}); not timed"
+
+
 def check_parity_before_timing(impl: str, shape: Shape, device: str, build=None) -> None:
-    """Correctness before speed: the same sizes on a short, small batch, in float64, against nn.LSTM."""
+    """Correctness before speed: the conformance checks, then the same sizes as ``shape`` on a short, small batch,
+    in float64, against nn.LSTM. Raises NotTimed when either fails."""
+    failure = conformance_failure(impl) if build is None else None
+    if failure is not None:
+        raise NotTimed(failure)
     case = ParityCase(f"pre-benchmark-{shape.name}", seq_len=min(shape.seq_len, 5), batch=min(shape.batch, 2),
                       input_size=shape.input_size, hidden_size=shape.hidden_size, num_layers=shape.num_layers,
                       initial_state=True)
     worst = max(max_differences(impl, case, dtype=torch.float64, device=device, build=build).values())
-    assert worst < 1e-10, f"{impl} differs from nn.LSTM by {worst:.3e} in float64 at {shape.name}; not timing it"
+    if not worst < 1e-10:
+        raise NotTimed(f"{label_of(impl)} differs from nn.LSTM by {worst:.3e} in float64 at {shape.name}; not timed")
 
 
 def checked_passes(impl: str, shape: Shape, device: str, build=None) -> Passes:
@@ -59,6 +85,14 @@ class Passes:
         self.grad_output = torch.randn(shape.seq_len, shape.batch, shape.hidden_size,
                                        generator=generator).to(device)  # (T, B, H)
         self.output = None
+
+    def first_call(self, pass_name: str) -> float:
+        """Seconds of one untimed call of the pass, made before any other: what a first call costs."""
+        started = time.perf_counter()
+        if pass_name == "backward":
+            self.prepare_backward()
+        getattr(self, pass_name)()
+        return time.perf_counter() - started
 
     def clear_grads(self) -> None:
         self.x.grad = None

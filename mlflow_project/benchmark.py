@@ -19,10 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
-from lstm_models import IMPLEMENTATIONS
-
-from .cli import (ConfigError, add_arguments, as_params, names_from, non_negative_int, one_of, parameter,
-                  parse_config, raw_arguments, refuse, refuse_if_refused, switch)
+from .cli import (ConfigError, add_arguments, as_params, implementations_parameter, names_from, non_negative_int, one_of,
+                  parameter, parse_config, raw_arguments, refuse, refuse_if_refused, switch)
 from .comparison_run import log_new_params
 from .environment import environment_tags
 from .orphans import process_tags
@@ -39,9 +37,7 @@ def shape_names() -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class BenchmarkConfig:
-    impls: tuple[str, ...] = parameter("all", "comma-separated implementations, or 'all'",
-                                       names_from(lambda: IMPLEMENTATIONS),
-                                       allowed="comma-separated registry names, or `all`")
+    impls: tuple[str, ...] = implementations_parameter()
     shapes: tuple[str, ...] = parameter("all", "comma-separated from toy, small, medium, large, or 'all'",
                                         names_from(shape_names), allowed="comma-separated from `toy`, `small`, "
                                                                          "`medium`, `large`, or `all`")

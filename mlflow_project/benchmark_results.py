@@ -38,8 +38,9 @@ def grid_results(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def metrics_of(frame: pd.DataFrame) -> dict[str, float]:
-    """``{device}.{pass}.{shape}.{impl}.median_ms`` / ``.ratio_to_native`` / ``.gflops`` for the grid, and
-    ``scaling.{sweep}.{impl}.slope`` for the sweeps."""
+    """``{device}.{pass}.{shape}.{impl}.median_ms`` / ``.ratio_to_native`` / ``.gflops`` / ``.first_call_ms`` (the
+    untimed first call: ``compiled``'s compilation) for the grid, and ``scaling.{sweep}.{impl}.slope`` for the
+    sweeps."""
     metrics = {}
     for row in grid_results(frame).to_dict("records"):
         prefix = f"{row['device']}.{row['pass']}.{row['shape']}.{row['impl']}"
@@ -47,6 +48,8 @@ def metrics_of(frame: pd.DataFrame) -> dict[str, float]:
         metrics[f"{prefix}.gflops"] = float(row["gflops"])
         if np.isfinite(row["ratio_to_native"]):
             metrics[f"{prefix}.ratio_to_native"] = float(row["ratio_to_native"])
+        if row.get("first_call_s") is not None and np.isfinite(row["first_call_s"]):
+            metrics[f"{prefix}.first_call_ms"] = float(row["first_call_s"]) * 1e3
     for row in scaling_slopes(frame).to_dict("records"):
         metrics[f"scaling.{row['sweep']}.{row['impl']}.slope"] = row["slope"]
     return metrics

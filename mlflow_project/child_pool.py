@@ -24,7 +24,9 @@ from multiprocessing.connection import Connection, wait
 import mlflow
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
-from .child_run import ChildResult, train_child
+from lstm_models import label_of
+
+from .child_run import ChildResult, run_name, train_child
 from .config import TrainConfig
 from .interruption import HANDLED_SIGNALS, Interrupted, raise_if_signalled, record_signal
 
@@ -38,7 +40,7 @@ _training = False
 
 @dataclass
 class Child:
-    impl: str
+    impl: str  # the implementation's label
     seed: int
     run_id: str
     process: multiprocessing.Process
@@ -92,15 +94,16 @@ def _train_in_child(results: Connection, config: TrainConfig, impl: str, seed: i
 
 
 def _start(config: TrainConfig, impl: str, seed: int, datamodule, dataset, parent: mlflow.entities.Run) -> Child:
-    run = mlflow.MlflowClient().create_run(parent.info.experiment_id, run_name=f"{impl}-seed{seed}", tags={
-        MLFLOW_PARENT_RUN_ID: parent.info.run_id, MLFLOW_RUN_NAME: f"{impl}-seed{seed}"})
+    name = run_name(impl, seed)
+    run = mlflow.MlflowClient().create_run(parent.info.experiment_id, run_name=name, tags={
+        MLFLOW_PARENT_RUN_ID: parent.info.run_id, MLFLOW_RUN_NAME: name})
     receiving, sending = multiprocessing.Pipe(duplex=False)
     process = multiprocessing.get_context("fork").Process(
-        target=_train_in_child, name=f"train-{impl}-seed{seed}",
+        target=_train_in_child, name=f"train-{name}",
         args=(sending, config, impl, seed, run.info.run_id, datamodule, dataset, parent))
     process.start()
     sending.close()  # the child's end: the parent's copy would keep the pipe open after the child is gone
-    return Child(impl, seed, run.info.run_id, process, receiving)
+    return Child(label_of(impl), seed, run.info.run_id, process, receiving)
 
 
 def how_it_ended(exitcode: int | None) -> str:

@@ -10,6 +10,7 @@ import lightning as L
 import mlflow
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from lstm_models import label_of
 from lstm_models.training import LSTMRegressor
 
 from .comparison import epochs_to_converge
@@ -23,9 +24,14 @@ from .model_logging import log_regressor
 from .training_guards import NonFiniteLoss, StopOnSignal, finite_loss_guard, non_finite_loss
 
 
+def run_name(spec: str, seed: int) -> str:
+    """A child run's name: the implementation's label and the seed (``scratch-seed1``)."""
+    return f"{label_of(spec)}-seed{seed}"
+
+
 @dataclass
 class ChildResult:
-    impl: str
+    impl: str  # the implementation's label
     seed: int
     run_id: str
     status: str = "FINISHED"
@@ -33,6 +39,7 @@ class ChildResult:
     history: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     model_uri: str = ""
     reason: str = ""  # why the run did not finish, for the console and runs.csv
+    conformance: str = ""  # lstm_models.check's verdict for the implementation: passed or failed
 
 
 def device_of(config: TrainConfig) -> str:
@@ -98,7 +105,7 @@ def train_replicas(config: TrainConfig, datamodule) -> None:
 
 def train_child(config: TrainConfig, impl: str, seed: int, datamodule, dataset, progress_bar: bool,
                 parent: mlflow.entities.Run, run_id: str | None = None) -> ChildResult:
-    """Train ``impl`` from ``seed`` in a run nested under ``parent`` and log params, tags, metrics, dataset and
+    """Train the implementation spec ``impl`` from ``seed`` in a run nested under ``parent`` and log params, tags, metrics, dataset and
     model, in the run ``run_id`` when the caller created it already, else in a new one. The parent is named
     explicitly: in a worker process MLflow's stack of active runs starts empty.
 
@@ -108,16 +115,16 @@ def train_child(config: TrainConfig, impl: str, seed: int, datamodule, dataset, 
     """
     device = device_of(config)
     if run_id is None:
-        run = mlflow.start_run(run_name=f"{impl}-seed{seed}", nested=True, parent_run_id=parent.info.run_id,
+        run = mlflow.start_run(run_name=run_name(impl, seed), nested=True, parent_run_id=parent.info.run_id,
                                experiment_id=parent.info.experiment_id)
     else:
         run = mlflow.start_run(run_id=run_id, nested=True)
-    result = ChildResult(impl, seed, run.info.run_id)
+    result = ChildResult(label_of(impl), seed, run.info.run_id)
     epoch_logger = MlflowEpochLogger(run.info.run_id)
     start = time.perf_counter()
     try:
-        mlflow.log_params({**as_params(config), "impl": impl, "seed": str(seed)})
-        mlflow.set_tags({**environment_tags(device), "lstm_bench.role": "training", "lstm_bench.impl": impl})
+        mlflow.log_params({**as_params(config), "impl": label_of(impl), "impl_spec": impl, "seed": str(seed)})
+        mlflow.set_tags({**environment_tags(device), "lstm_bench.role": "training", "lstm_bench.impl": label_of(impl)})
         log_dataset(dataset, context="training")
         model = seeded_model(config, impl, seed)
         trainer = make_trainer(config, epoch_logger, progress_bar)

@@ -159,6 +159,40 @@ def names_from(allowed: Callable[[], Iterable[str]]) -> Callable[[str, str], tup
     return parse
 
 
+def implementation_specs(name: str, text: str) -> tuple[str, ...]:
+    """Comma-separated implementation specs (registered names, ``package.module:Attribute``, either after
+    ``label=``), or 'all' (``lstm_models.DEFAULT_SELECTION``); each resolved and built once, so that a bad one is
+    named here, before any run starts. One that cannot run on this machine (``compiled`` without a compiler) is
+    let through: a benchmark skips it, saying why."""
+    from lstm_models import ImplementationUnavailable, SpecError, select_specs
+    from lstm_models.check import constructor
+
+    try:
+        specs = select_specs(text)
+        for spec in specs:
+            try:
+                constructor(spec)
+            except ImplementationUnavailable:
+                pass
+    except SpecError as error:
+        raise ConfigError(name, f"spec {error}") from None
+    return specs
+
+
+SPECS_HELP = ("comma-separated implementation specs: registered names ({registered}), package.module:Attribute "
+              "(a class or factory with nn.LSTM's constructor arguments), either as label=SPEC; 'all' is every "
+              "registered name but compiled")
+
+
+def implementations_parameter():
+    """The ``impls`` parameter, as every entry point that selects implementations declares it."""
+    from lstm_models import IMPLEMENTATIONS
+
+    return parameter("all", SPECS_HELP.format(registered=", ".join(IMPLEMENTATIONS)), implementation_specs,
+                     allowed="comma-separated implementation specs (registered names, `package.module:Attribute`, "
+                             "either as `label=SPEC`), or `all` (every registered name but `compiled`)")
+
+
 # --- Refusing a run ----------------------------------------------------------------------------------------------
 
 def fail_launching_run(message: str) -> None:

@@ -10,7 +10,9 @@ import mlflow
 import pandas as pd
 
 from .child_pool import train_children
-from .child_run import ChildResult, device_of
+from lstm_models import label_of
+
+from .child_run import ChildResult, device_of, run_name
 from .comparison import display_table, write_comparison
 from .config import TrainConfig
 from .datasets import log_dataset, mlflow_dataset
@@ -26,7 +28,31 @@ def histories_frame(results: list[ChildResult]) -> pd.DataFrame:
 
 def runs_frame(results: list[ChildResult]) -> pd.DataFrame:
     return pd.DataFrame([{"impl": r.impl, "seed": r.seed, "run_id": r.run_id, "status": r.status,
-                          "reason": r.reason, **r.finals} for r in results])
+                          "reason": r.reason, "conformance": r.conformance, **r.finals} for r in results])
+
+
+def check_conformance(config: TrainConfig) -> dict[str, list]:
+    """``lstm_models.check`` of every implementation, before anything trains: a failing one is still trained
+    (its user wants to see how it trains), and its runs and the summary say that it differs from nn.LSTM."""
+    from lstm_models.check import conformance, first_failure
+
+    checks = {}
+    for spec in config.impls:
+        checks[spec] = conformance(spec)
+        failure = first_failure(checks[spec])
+        shown = "nn.LSTM's function" if failure is None else f"differs from nn.LSTM ({failure.name}: {failure.detail})"
+        print(f"checked {label_of(spec)} against nn.LSTM: {shown}", flush=True)
+    return checks
+
+
+def log_conformance(result: ChildResult, checks: list) -> None:
+    """The implementation's conformance table and verdict on its child run (``lstm_bench.conformance``)."""
+    from lstm_models.check import table, verdict
+
+    result.conformance = verdict(checks)
+    client = mlflow.MlflowClient()
+    client.log_text(result.run_id, table(checks, tablefmt="github") + "\n", "conformance.md")
+    client.set_tag(result.run_id, "lstm_bench.conformance", result.conformance)
 
 
 def log_new_params(params: dict[str, str]) -> None:
@@ -58,11 +84,15 @@ def run_comparison(config: TrainConfig, raw_params: dict[str, str], datamodule, 
         log_dataset(dataset, context="comparison")
         started = time.perf_counter()
         try:
+            checks = check_conformance(config)
             results = train_all(config, datamodule, dataset, progress_bar, parent)
+            by_label = {label_of(spec): checks[spec] for spec in config.impls}
+            for result in results:
+                log_conformance(result, by_label[result.impl])
         except Interrupted as interruption:
             end_interrupted(parent.info.run_id, str(interruption))
             raise
-        order = {run: position for position, run in enumerate(config.runs)}
+        order = {(label_of(impl), seed): position for position, (impl, seed) in enumerate(config.runs)}
         results.sort(key=lambda result: order[result.impl, result.seed])
         with tempfile.TemporaryDirectory() as scratch:
             folder = Path(scratch) / "comparison"
@@ -88,8 +118,7 @@ def train_all(config: TrainConfig, datamodule, dataset, progress_bar: bool,
         print(f"Training {total} runs ({config.max_epochs} epochs each on {name}) in {workers} worker processes",
               flush=True)
     else:
-        impl, seed = config.runs[0]
-        print(f"[1/{total}] {impl}-seed{seed}: {config.max_epochs} epochs on {name}", flush=True)
+        print(f"[1/{total}] {run_name(*config.runs[0])}: {config.max_epochs} epochs on {name}", flush=True)
     for index, result in enumerate(train_children(config, datamodule, dataset, progress_bar, parent), start=1):
         results.append(result)
         shown = ", ".join(f"{k.removeprefix('final_')}={v:.4g}" for k, v in result.finals.items()
@@ -98,8 +127,8 @@ def train_all(config: TrainConfig, datamodule, dataset, progress_bar: bool,
             else f"{result.status}: {result.reason}"
         print(f"[{index}/{total}] {result.impl}-seed{result.seed}: {outcome}", flush=True)
         if workers == 1 and index < total:
-            impl, seed = config.runs[index]
-            print(f"[{index + 1}/{total}] {impl}-seed{seed}: {config.max_epochs} epochs on {name}", flush=True)
+            print(f"[{index + 1}/{total}] {run_name(*config.runs[index])}: {config.max_epochs} epochs on {name}",
+                  flush=True)
     return results
 
 

@@ -10,11 +10,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from lstm_models import IMPLEMENTATIONS, INIT_SCHEMES
-from lstm_models.core.statquest import UNIT_SIZES
+from lstm_models import INIT_SCHEMES, build_lstm, label_of, takes_sizes
 
-from .cli import (ConfigError, count_or_auto, fraction, names_from, one_of, parameter, parse_config, positive_float,
-                  positive_int, text)
+from .cli import (ConfigError, count_or_auto, fraction, implementations_parameter, one_of, parameter, parse_config,
+                  positive_float, positive_int, text)
 
 BUILTIN_DATASETS = ("companies", "sunspots")
 ACCELERATORS = ("cpu", "gpu", "cuda", "auto")
@@ -51,9 +50,7 @@ def strategy(name: str, value: str) -> str:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    impls: tuple[str, ...] = parameter(
-        "all", "comma-separated implementations, or 'all' (registered: " + ", ".join(IMPLEMENTATIONS) + ")",
-        names_from(lambda: IMPLEMENTATIONS), allowed="comma-separated registry names, or `all`")
+    impls: tuple[str, ...] = implementations_parameter()
     seeds: tuple[int, ...] = parameter(
         "0,1,2", "comma-separated seeds; each implementation trains once per seed", seeds,
         allowed="comma-separated non-negative integers")
@@ -118,11 +115,17 @@ class TrainConfig:
 
 def check_combinations(config: TrainConfig) -> TrainConfig:
     """Rules that involve more than one parameter; returns the configuration when it holds."""
-    if "statquest" in config.impls:
+    for spec in config.impls:
         for name in ("hidden_size", "num_layers"):
-            if getattr(config, name) != UNIT_SIZES[name]:
-                raise ConfigError(name, f"must be {UNIT_SIZES[name]} when impls includes statquest (the tutorial's "
-                                        "unit is 1x1)", str(getattr(config, name)))
+            if not takes_sizes(spec, **{name: getattr(config, name)}):
+                raise ConfigError(name, f"must be one that {label_of(spec)} takes (statquest, the tutorial's unit, "
+                                        "takes 1 only)", str(getattr(config, name)))
+        try:
+            build_lstm(spec, 1, config.hidden_size, config.num_layers, batch_first=True)
+        except Exception as error:  # the user's code: any error it raises is theirs to see, in one line
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            raise ConfigError("impls", f"spec {spec!r} cannot be built at hidden_size={config.hidden_size}, "
+                                       f"num_layers={config.num_layers} ({type(error).__name__}: {reason})") from None
     if config.workers not in ("auto", "1") and not config.trains_on_one_cpu:
         raise ConfigError("workers", "must be 1 or auto unless accelerator=cpu, strategy=auto and devices=1 "
                           "(Lightning's own strategies manage their processes)", config.workers)

@@ -66,7 +66,7 @@ def read_comparison(parent: mlflow.entities.Run) -> tuple[pd.DataFrame, pd.DataF
     for child in children:
         impl, seed = child.data.params.get("impl"), int(child.data.params.get("seed", -1))
         runs.append({"impl": impl, "seed": seed, "run_id": child.info.run_id, "status": child.info.status,
-                     **child.data.metrics})
+                     "conformance": child.data.tags.get("lstm_bench.conformance", ""), **child.data.metrics})
         for metric in HISTORY_METRICS:
             for point in client.get_metric_history(child.info.run_id, metric):
                 history_rows.append((impl, seed, child.info.run_id, metric, point.step, point.value))

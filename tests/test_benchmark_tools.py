@@ -182,12 +182,17 @@ def test_the_grid_runs_the_implementations_of_a_group_one_after_another():
 
 
 @pytest.mark.slow  # starts processes
-def test_the_suite_refuses_an_unknown_selection_naming_the_option():
+@pytest.mark.parametrize("option, value, says", [
+    ("--lstm-shapes", "toy,huge", "--lstm-shapes: unknown 'huge'; allowed: 'all' or comma-separated names from toy, small"),
+    ("--lstm-impls", "native,no_such_package:LSTM", "--lstm-impls: spec 'no_such_package:LSTM': cannot import "
+                                                    "no_such_package"),
+])
+def test_the_suite_refuses_a_bad_selection_naming_the_option(option, value, says):
     collected = subprocess.run(
-        [sys.executable, "-m", "pytest", "benchmarks/test_lstm_passes.py", "--collect-only", "-q",
-         "--lstm-shapes", "toy,huge"], cwd=REPO, capture_output=True, text=True, timeout=120)
+        [sys.executable, "-m", "pytest", "benchmarks/test_lstm_passes.py", "--collect-only", "-q", option, value],
+        cwd=REPO, capture_output=True, text=True, timeout=120)
     assert collected.returncode != 0
-    assert "--lstm-shapes: unknown 'huge'; allowed: 'all' or comma-separated names from toy, small" in collected.stderr
+    assert says in collected.stderr
 
 
 @pytest.mark.parametrize("impl, median_ms, ratio, cell", [

@@ -31,7 +31,8 @@ def test_values_are_parsed():
     ("batch_size", "", "batch_size: must be a positive integer"),
     ("seeds", "a,b", "seeds: must be comma-separated non-negative integers"),
     ("seeds", "-1", "seeds: must be comma-separated non-negative integers"),
-    ("impls", "native,lstm2", "impls: must be 'all' or comma-separated names from"),
+    ("impls", "native,lstm2", "impls: spec 'lstm2': unknown LSTM implementation; registered: compiled, native"),
+    ("impls", "no_such_module:LSTM", "impls: spec 'no_such_module:LSTM': cannot import no_such_module"),
     ("dataset", "weather", "dataset: must be companies or sunspots or the path of an existing CSV file"),
     ("init", "xavier", "init: must be one of lstm, statquest"),
     ("accelerator", "tpu9", "accelerator: must be one of"),
@@ -57,8 +58,8 @@ def test_worker_count():
 
 
 def test_statquest_needs_size_one():
-    with pytest.raises(ConfigError, match="hidden_size: must be 1 when impls includes statquest"):
-        build_config({"hidden_size": "8"})
+    with pytest.raises(ConfigError, match="hidden_size: must be one that statquest takes"):
+        build_config({"hidden_size": "8"})  # 'all' includes statquest
     assert build_config({"hidden_size": "8", "impls": "native,scratch"}).hidden_size == 8
 
 

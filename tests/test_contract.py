@@ -3,16 +3,16 @@
 import pytest
 import torch
 
-from lstm_models import IMPLEMENTATIONS, build_lstm
+from lstm_models import DEFAULT_SELECTION, build_lstm
 
-HAND_WRITTEN = [i for i in IMPLEMENTATIONS if i != "native"]
+HAND_WRITTEN = [i for i in DEFAULT_SELECTION if i != "native"]  # compiled: tests/test_compiled.py
 
 
 def _sizes(impl):
     return (1, 1, 1) if impl == "statquest" else (3, 5, 2)
 
 
-@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("impl", DEFAULT_SELECTION)
 @pytest.mark.parametrize("batch_first", [False, True])
 def test_output_shapes(impl, batch_first):
     input_size, hidden_size, num_layers = _sizes(impl)

@@ -4,12 +4,12 @@ shapes. A case an implementation cannot take must be refused with a ValueError, 
 import pytest
 import torch
 
-from lstm_models import IMPLEMENTATIONS, build_lstm
+from lstm_models import DEFAULT_SELECTION, build_lstm
 from lstm_models.core.parity import PARITY_CASES, compare_with_native, fits
 from tests.helpers import (CUDA_FLOAT64_TOLERANCE, DEVICES, FLOAT64_TOLERANCE, assert_same_results,
                            needs_cuda)
 
-CANDIDATES = [impl for impl in IMPLEMENTATIONS if impl != "native"]
+CANDIDATES = [impl for impl in DEFAULT_SELECTION if impl != "native"]  # compiled: tests/test_compiled.py
 
 
 @pytest.mark.parametrize("case", PARITY_CASES, ids=lambda case: case.name)

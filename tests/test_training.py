@@ -4,7 +4,7 @@ import lightning as L
 import pytest
 import torch
 
-from lstm_models import IMPLEMENTATIONS
+from lstm_models import DEFAULT_SELECTION
 from lstm_models.training import CompaniesDataModule, LSTMRegressor, SunspotsDataModule
 
 
@@ -27,7 +27,8 @@ def _fit(impl, epochs, seed=0, data=None, **model_kwargs):
     return model, data, losses.losses
 
 
-@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.slow  # 300 epochs each
+@pytest.mark.parametrize("impl", DEFAULT_SELECTION)  # compiled: tests/test_compiled.py
 def test_every_implementation_learns_the_companies(impl):
     model, data, losses = _fit(impl, epochs=300)
     predictions = model.predict_probes(data.probes)
@@ -38,7 +39,7 @@ def test_every_implementation_learns_the_companies(impl):
 
 # statquest is left out on purpose: it has one bias per gate where nn.LSTM has two, so Adam (which steps each
 # parameter by about lr) moves nn.LSTM's summed bias twice as fast; same function, different optimisation.
-@pytest.mark.parametrize("impl", [i for i in IMPLEMENTATIONS if i not in ("native", "statquest")])
+@pytest.mark.parametrize("impl", [i for i in DEFAULT_SELECTION if i not in ("native", "statquest")])
 def test_follows_natives_loss_curve(impl):
     _, _, reference = _fit("native", epochs=100)
     _, _, curve = _fit(impl, epochs=100)

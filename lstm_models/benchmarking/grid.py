@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from ..core import statquest
+from ..core.registry import takes_sizes
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,5 @@ def scaling_shapes() -> list[tuple[str, int, Shape]]:
 
 
 def fits(impl: str, shape: Shape) -> bool:
-    """statquest is the tutorial's 1x1 unit: it only takes the toy shape."""
-    return impl != "statquest" or statquest.takes_sizes(input_size=shape.input_size, hidden_size=shape.hidden_size,
-                                                        num_layers=shape.num_layers)
+    """Whether the implementation takes the shape's sizes (statquest, the tutorial's 1x1 unit, only toy)."""
+    return takes_sizes(impl, input_size=shape.input_size, hidden_size=shape.hidden_size, num_layers=shape.num_layers)

@@ -14,7 +14,8 @@ class ResultFileError(ValueError):
 
 def timed_passes(path: Path) -> list[dict]:
     """One row per timed pass: impl, device, pass, shape, threads, flops, sweep and value (None outside the scaling
-    sweeps), median_s, min_s, iqr_s, rounds, group. Peak-memory results are left out: their time is a process's
+    sweeps), median_s, min_s, iqr_s, rounds, first_call_s (None where not recorded), group. Peak-memory results
+    are left out: their time is a process's
     start-up, not a pass."""
     try:
         rows = []
@@ -26,7 +27,7 @@ def timed_passes(path: Path) -> list[dict]:
                          "shape": info["shape"], "threads": info["threads"], "flops": info["flops"],
                          "sweep": info.get("sweep"), "value": info.get("value"), "median_s": stats["median"],
                          "min_s": stats["min"], "iqr_s": stats["iqr"], "rounds": stats["rounds"],
-                         "group": bench["group"]})
+                         "first_call_s": info.get("first_call_s"), "group": bench["group"]})
         return rows
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ResultFileError(f"{path}: not a result file of the grid ({type(error).__name__}: {error})") from None

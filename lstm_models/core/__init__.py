@@ -2,15 +2,18 @@
 
 from .factory import lstm_inputs
 from .initialization import INIT_SCHEMES, apply_statquest_init, initialize, lstm_state_dict
-from .registry import (IMPLEMENTATIONS, UnknownImplementationError, UnknownNamesError, build_lstm,
-                       check_implementation, select_names)
+from .compiled import CompiledScratchLSTM, ImplementationUnavailable
+from .registry import (DEFAULT_SELECTION, ENTRY_POINT_GROUP, IMPLEMENTATIONS, SpecError, UnknownImplementationError,
+                       UnknownNamesError, build_lstm, check_implementation, label_of, resolve, select_names,
+                       select_specs, takes_sizes)
 from .scratch import ScratchLSTM
 from .scratch_fast import LSTMLayerFunction, ScratchFastLSTM, release_memory
 from .statquest import StatQuestLSTM, lstm_to_statquest_state, statquest_to_lstm_state
 
 __all__ = [
-    "IMPLEMENTATIONS", "INIT_SCHEMES", "LSTMLayerFunction", "ScratchFastLSTM", "ScratchLSTM", "StatQuestLSTM",
+    "DEFAULT_SELECTION", "ENTRY_POINT_GROUP", "IMPLEMENTATIONS", "INIT_SCHEMES", "CompiledScratchLSTM",
+    "ImplementationUnavailable", "LSTMLayerFunction", "ScratchFastLSTM", "ScratchLSTM", "SpecError", "StatQuestLSTM",
     "UnknownImplementationError", "UnknownNamesError", "apply_statquest_init", "build_lstm", "check_implementation",
-    "initialize", "lstm_inputs", "lstm_state_dict", "lstm_to_statquest_state", "release_memory", "select_names",
-    "statquest_to_lstm_state",
+    "initialize", "label_of", "lstm_inputs", "lstm_state_dict", "lstm_to_statquest_state", "release_memory",
+    "resolve", "select_names", "select_specs", "statquest_to_lstm_state", "takes_sizes",
 ]

@@ -15,8 +15,8 @@ import torch
 from torch import nn
 
 from .factory import lstm_inputs
-from .registry import IMPLEMENTATIONS, build_lstm
-from .statquest import StatQuestLSTM, statquest_to_lstm_state, takes_sizes
+from .registry import DEFAULT_SELECTION, build_lstm, resolve, takes_sizes
+from .statquest import StatQuestLSTM, statquest_to_lstm_state
 
 
 @dataclass(frozen=True)
@@ -59,10 +59,8 @@ PARITY_CASES = (
 
 def fits(impl: str, case: ParityCase) -> bool:
     """Whether ``impl`` accepts this case's sizes and options (the statquest unit is 1/1/1 with bias only)."""
-    if impl == "statquest":
-        return takes_sizes(input_size=case.input_size, hidden_size=case.hidden_size,
-                           num_layers=case.num_layers) and case.bias
-    return True
+    sizes_fit = takes_sizes(impl, input_size=case.input_size, hidden_size=case.hidden_size, num_layers=case.num_layers)
+    return sizes_fit and (case.bias or resolve(impl).builder is not StatQuestLSTM)
 
 
 def lstm_layout_grads(module: nn.Module) -> dict[str, torch.Tensor]:
@@ -136,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     dtype = getattr(torch, args.dtype)
     print(f"{'implementation':<14} {'case':<24} {'outputs':>10} {'gradients':>10}")
-    for impl in IMPLEMENTATIONS:
+    for impl in DEFAULT_SELECTION:
         if impl == "native":
             continue
         for case in PARITY_CASES:

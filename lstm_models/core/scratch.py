@@ -28,12 +28,13 @@ def lstm_cell(x_t: torch.Tensor, h: torch.Tensor, c: torch.Tensor, weight_ih: to
     return h, c
 
 
-def lstm_layer(x: torch.Tensor, h: torch.Tensor, c: torch.Tensor, weights: tuple
+def lstm_layer(x: torch.Tensor, h: torch.Tensor, c: torch.Tensor, weights: tuple, cell=lstm_cell
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One layer over the sequence: x (T, B, I), h and c (B, H) -> outputs (T, B, H), last h and c."""
+    """One layer over the sequence: x (T, B, I), h and c (B, H) -> outputs (T, B, H), last h and c. ``cell`` is
+    ``lstm_cell`` or a function computing the same (``compiled``'s)."""
     outputs = []
     for x_t in x.unbind(0):  # T x (B, I)
-        h, c = lstm_cell(x_t, h, c, *weights)
+        h, c = cell(x_t, h, c, *weights)
         outputs.append(h)
     return torch.stack(outputs), h, c  # (T, B, H)
 

@@ -68,6 +68,7 @@ class StatQuestLSTM(LSTMContract):
     """The tutorial's unit behind nn.LSTM's calling contract; only input_size = hidden_size = num_layers = 1."""
 
     implementation_name = "statquest"
+    takes_sizes = staticmethod(takes_sizes)  # the registry asks before building (registry.takes_sizes)
 
     def __init__(self, input_size: int = 1, hidden_size: int = 1, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, **options):
