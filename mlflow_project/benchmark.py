@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
-from .cli import (ConfigError, add_arguments, as_params, implementations_parameter, names_from, non_negative_int, one_of,
-                  parameter, parse_config, raw_arguments, refuse, refuse_if_refused, switch)
+from .cli import (ConfigError, add_arguments, as_params, experiment_parameter, implementations_parameter, names_from,
+                  non_negative_int, one_of, parameter, parse_config, raw_arguments, refuse, refuse_if_refused, switch)
 from .comparison_run import log_new_params
 from .environment import environment_tags
+from .experiment import chosen_experiment_id, run_address, start_parent_run
 from .orphans import process_tags
 from .tracking_store import limit_http_retries, tracking_store_problem
 
@@ -47,6 +48,7 @@ class BenchmarkConfig:
                              allowed="torch CPU threads while timing; `0` keeps torch's default")
     scaling: bool = parameter("off", "on: also time the sequence-length and hidden-size sweeps", switch,
                               allowed="`on`: also time the sequence-length and hidden-size sweeps")
+    experiment: str = experiment_parameter()
 
 
 def suite_folder() -> Path:
@@ -101,7 +103,8 @@ def run_benchmark(config: BenchmarkConfig, output_dir: str) -> int:
     """Run the suite and log its results as one MLflow run; 1 if the suite fails."""
     from .benchmark_results import load_results, metrics_of, results_table, write_outputs
 
-    with tempfile.TemporaryDirectory() as scratch, mlflow.start_run(run_name="benchmark") as run:
+    experiment_id = chosen_experiment_id(config.experiment)
+    with tempfile.TemporaryDirectory() as scratch, start_parent_run(experiment_id, "benchmark") as run:
         folder = Path(scratch) / "benchmark"
         folder.mkdir()
         json_path = folder / "results.json"
@@ -137,7 +140,8 @@ def run_benchmark(config: BenchmarkConfig, output_dir: str) -> int:
             target.mkdir(parents=True, exist_ok=True)
             for path in folder.iterdir():
                 (target / path.name).write_bytes(path.read_bytes())
-        print(f"\nBenchmark run: {run.info.run_id} in {mlflow.get_tracking_uri()}")
+        print(f"\nBenchmark run: {run.info.run_id} in {mlflow.get_tracking_uri()}\n"
+              f"Open it: {run_address(experiment_id, run.info.run_id)}")
     return 0
 
 

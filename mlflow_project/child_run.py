@@ -116,9 +116,9 @@ def train_child(config: TrainConfig, impl: str, seed: int, datamodule, dataset, 
     device = device_of(config)
     if run_id is None:
         run = mlflow.start_run(run_name=run_name(impl, seed), nested=True, parent_run_id=parent.info.run_id,
-                               experiment_id=parent.info.experiment_id)
+                               experiment_id=parent.info.experiment_id, log_system_metrics=config.system_metrics or None)
     else:
-        run = mlflow.start_run(run_id=run_id, nested=True)
+        run = mlflow.start_run(run_id=run_id, nested=True, log_system_metrics=config.system_metrics or None)
     result = ChildResult(label_of(impl), seed, run.info.run_id)
     epoch_logger = MlflowEpochLogger(run.info.run_id)
     start = time.perf_counter()
@@ -137,7 +137,7 @@ def train_child(config: TrainConfig, impl: str, seed: int, datamodule, dataset, 
         result.history = epoch_logger.history
         result.finals = final_metrics(config, model, datamodule, epoch_logger, seconds, trainer.global_step)
         mlflow.log_metrics(result.finals)
-        result.model_uri, _ = log_regressor(model, example_input(datamodule))
+        result.model_uri, _ = log_regressor(model, example_input(datamodule), name=run_name(impl, seed))
         mlflow.set_tag("lstm_bench.model_uri", result.model_uri)
     except NonFiniteLoss as failure:
         _end_unfinished(result, epoch_logger, start, "FAILED",

@@ -184,6 +184,14 @@ SPECS_HELP = ("comma-separated implementation specs: registered names ({register
               "registered name but compiled")
 
 
+def experiment_parameter():
+    """The ``experiment`` parameter: the MLflow experiment of the entry point's runs (``experiment``)."""
+    return parameter("", "MLflow experiment for the runs (empty: MLFLOW_EXPERIMENT_NAME, or the experiment mlflow run "
+                         "was given, else lstm-bench)", text,
+                     allowed="MLflow experiment; empty: `MLFLOW_EXPERIMENT_NAME`, or `mlflow run`'s "
+                             "`--experiment-name`, else `lstm-bench`")
+
+
 def implementations_parameter():
     """The ``impls`` parameter, as every entry point that selects implementations declares it."""
     from lstm_models import IMPLEMENTATIONS

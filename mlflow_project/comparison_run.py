@@ -16,7 +16,9 @@ from .child_run import ChildResult, device_of, run_name
 from .comparison import display_table, write_comparison
 from .config import TrainConfig
 from .datasets import log_dataset, mlflow_dataset
+from .descriptions import describe
 from .environment import environment_tags
+from .experiment import chosen_experiment_id, run_address, start_parent_run
 from .interruption import Interrupted
 
 
@@ -77,7 +79,8 @@ def run_comparison(config: TrainConfig, raw_params: dict[str, str], datamodule, 
     """Train every (implementation, seed) as a child of one parent run; returns the parent run id."""
     dataset = mlflow_dataset(datamodule)
     labels = getattr(datamodule, "labels", None)
-    with mlflow.start_run(run_name=f"compare-{datamodule.describe()['name']}") as parent:
+    experiment_id = chosen_experiment_id(config.experiment)
+    with start_parent_run(experiment_id, f"compare-{datamodule.describe()['name']}") as parent:
         log_new_params(raw_params)
         mlflow.set_tags({**environment_tags(device_of(config)), "lstm_bench.role": "comparison"})
         # Logged here first, so the children (possibly several processes at once) link to an existing record.
@@ -98,6 +101,8 @@ def run_comparison(config: TrainConfig, raw_params: dict[str, str], datamodule, 
             folder = Path(scratch) / "comparison"
             summary = write_comparison(runs_frame(results), histories_frame(results), labels, folder)
             mlflow.log_artifacts(str(folder), artifact_path="comparison")
+            describe(parent.info.run_id, summary, results, {label_of(spec): spec for spec in config.impls},
+                     datamodule.describe()["name"], sorted(path.name for path in folder.glob("*.png")))
             if output_dir is not None:
                 output_dir.mkdir(parents=True, exist_ok=True)
                 for path in folder.iterdir():
@@ -152,7 +157,6 @@ def print_summary(summary: pd.DataFrame, run_id: str, experiment_id: str) -> Non
         print(display_table(summary).to_string(index=False))
     uri = mlflow.get_tracking_uri()
     print(f"\nParent run: {run_id} (experiment {experiment_id}) in {uri}")
-    if uri.startswith(("http://", "https://")):
-        print(f"Open: {uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}")
-    else:
-        print(f"Compare in the UI: mlflow ui --backend-store-uri {uri}   (then open http://127.0.0.1:5000)")
+    if not uri.startswith(("http://", "https://")):
+        print(f"Start the UI:     mlflow ui --backend-store-uri {uri}")
+    print(f"Open the comparison: {run_address(experiment_id, run_id, uri)}")

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from lstm_models import INIT_SCHEMES, build_lstm, label_of, takes_sizes
 
-from .cli import (ConfigError, count_or_auto, fraction, implementations_parameter, one_of, parameter, parse_config,
-                  positive_float, positive_int, text)
+from .cli import (ConfigError, count_or_auto, experiment_parameter, fraction, implementations_parameter, one_of,
+                  parameter, parse_config, positive_float, positive_int, switch, text)
 
 BUILTIN_DATASETS = ("companies", "sunspots")
 ACCELERATORS = ("cpu", "gpu", "cuda", "auto")
@@ -92,6 +92,11 @@ class TrainConfig:
         "auto", "children trained at once, each in its own process: a count, or 'auto' (one per CPU core when "
                 "training on one CPU device, else 1)", count_or_auto,
         allowed="children trained at once in forked processes; `auto` is one per core on a single CPU device")
+    experiment: str = experiment_parameter()
+    system_metrics: bool = parameter(
+        "off", "on: log MLflow's system metrics (CPU, memory; the GPU where nvidia-ml-py is installed) on each child",
+        switch, allowed="`on`: MLflow's system metrics (CPU, memory, and the GPU where its library is present) on "
+                        "each child run")
 
     @property
     def runs(self) -> list[tuple[str, int]]:

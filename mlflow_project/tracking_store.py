@@ -9,9 +9,8 @@ A server that asks for credentials (MLflow's basic-auth app) is asked once for w
 credentials; a refusal is a one-line error naming ``MLFLOW_TRACKING_USERNAME`` / ``MLFLOW_TRACKING_PASSWORD``
 instead of a traceback. ``refusal`` turns a later refusal (a user who may read but not write) into one line too.
 
-For a sqlite store, ``prepare_tracking_store`` creates the tables under a file lock: MLflow creates them on first
-use without one, and comparisons started at the same moment on a new store would otherwise race to create the
-same tables and fail.
+For a sqlite store, ``prepare_tracking_store`` creates the tables before anything else, through MLflow's store
+opened under a file lock (``sqlite_store``, registered with MLflow for ``sqlite://``).
 """
 
 from __future__ import annotations
@@ -20,8 +19,6 @@ import logging
 import os
 import urllib.error
 import urllib.request
-
-from filelock import FileLock
 
 PROBE_TIMEOUT_SECONDS = 5.0
 # MLflow's defaults are 7 retries with a back-off factor of 2 (minutes in all); these keep transient blips
@@ -97,29 +94,20 @@ def check_credentials(uri: str) -> None:
         raise refused from None
 
 
-def _sqlite_path(uri: str) -> str | None:
-    if not uri.startswith("sqlite:///"):
-        return None
-    path = uri.removeprefix("sqlite:///").split("?", 1)[0]
-    return None if path in ("", ":memory:") else path
-
-
 def prepare_tracking_store() -> None:
-    """Check the server (see ``check_tracking_server``) or create a sqlite store's tables, one process at a time."""
+    """Check the server and its credentials (see ``check_tracking_server``), or create a sqlite store's tables
+    (one process at a time: ``sqlite_store``)."""
     uri = tracking_uri()
     check_tracking_server(uri)
-    path = _sqlite_path(uri)
-    if path is None:
-        if uri.startswith(("http://", "https://")):
-            check_credentials(uri)
+    if uri.startswith(("http://", "https://")):
+        check_credentials(uri)
         return
     import mlflow
 
     # "Creating initial MLflow database tables..." says nothing a user needs, and would sit between the command
     # and its own output.
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
-    with FileLock(f"{path}.lock"):
-        mlflow.MlflowClient(uri).search_experiments(max_results=1)  # creates and migrates the tables
+    mlflow.MlflowClient(uri).search_experiments(max_results=1)  # creates and migrates the tables
 
 
 def tracking_store_problem() -> TrackingServerUnreachable | None:

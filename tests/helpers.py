@@ -4,9 +4,11 @@ comparisons and model pairs that the parity, gradcheck and scratch_fast internal
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -68,17 +70,22 @@ def free_port() -> int:
 
 
 class MlflowServer:
-    """An `mlflow server` process on 127.0.0.1 with a sqlite backend and served artifacts."""
+    """An `mlflow server` process on 127.0.0.1 with a sqlite backend and served artifacts (or `mlflow ui`)."""
 
     def __init__(self, folder: Path, backend_store_uri: str | None = None, app_name: str | None = None,
-                 env: dict[str, str] | None = None):
+                 env: dict[str, str] | None = None, ui: bool = False):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = folder / "server.log"
-        command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(self.port),
-                   "--backend-store-uri", backend_store_uri or f"sqlite:///{folder / 'server.db'}",
-                   "--serve-artifacts", "--artifacts-destination", str(folder / "server-artifacts"),
-                   "--workers", "1", *(["--app-name", app_name] if app_name else [])]
+        store = backend_store_uri or f"sqlite:///{folder / 'server.db'}"
+        if ui:  # `mlflow ui` over a store, as a user opens a comparison
+            command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", store, "--host", "127.0.0.1",
+                       "--port", str(self.port)]
+        else:
+            command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(self.port),
+                       "--backend-store-uri", store, "--serve-artifacts", "--artifacts-destination",
+                       str(folder / "server-artifacts"), "--workers", "1",
+                       *(["--app-name", app_name] if app_name else [])]
         self.process = subprocess.Popen(command, stdout=self.log.open("w"), stderr=subprocess.STDOUT,
                                         cwd=folder, start_new_session=True, env={**os.environ, **(env or {})})
 
@@ -229,3 +236,35 @@ def markdown_rows(text: str) -> list[list[str]]:
     """The cells of every row of the Markdown tables in ``text``, stripped of their padding."""
     return [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in text.splitlines()
             if line.strip().startswith("|")]
+
+
+def all_runs(client, filter_string: str = "") -> list:
+    """Every run of every experiment in the client's store (the project logs to its own named experiment)."""
+    experiments = [experiment.experiment_id for experiment in client.search_experiments()]
+    return client.search_runs(experiments, filter_string=filter_string)
+
+
+# --- A real browser ----------------------------------------------------------------------------------------------
+
+# As root in a sandbox, without a display; and no background connections, which this machine's closed network refuses.
+CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic")
+
+
+def chromium() -> str | None:
+    """Debian's Chromium (`.ci/run` installs it), or another Chrome on PATH; None where there is none."""
+    return next(filter(None, (shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome"))),
+                None)
+
+
+def browse(url: str, screenshot: Path | None = None, size: tuple[int, int] = (1400, 1000),
+           wait_ms: int = 20000) -> str:
+    """The page's DOM once its scripts have had ``wait_ms`` of (virtual) time, or a PNG of it in ``screenshot``."""
+    with tempfile.TemporaryDirectory() as profile:
+        output = [f"--screenshot={screenshot}"] if screenshot else ["--dump-dom"]
+        done = subprocess.run([chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
+                               f"--virtual-time-budget={wait_ms}", f"--window-size={size[0]},{size[1]}", *output, url],
+                              capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        raise RuntimeError(f"chromium failed: {done.stderr[-2000:]}")
+    return done.stdout

@@ -10,7 +10,7 @@ import mlflow
 import pytest
 
 from lstm_models.benchmarking.suite_environment import suite_environment
-from tests.helpers import REPO, project_env
+from tests.helpers import REPO, all_runs, project_env
 
 pytestmark = pytest.mark.slow  # three entry points and a package install
 
@@ -48,7 +48,7 @@ def test_check_then_compare_then_benchmark(env, tmp_path, monkeypatch):
     compared = _shell(COMPARE, env)
     assert compared.returncode == 0, compared.stderr[-3000:]
     client = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"])
-    runs = client.search_runs(["0"])
+    runs = all_runs(client)
     cells = [run for run in runs if run.data.params.get("impl") == "cell"]
     assert sorted(run.info.run_name for run in cells) == ["cell-seed0", "cell-seed1"]
     for run in cells:

@@ -9,7 +9,7 @@ import textwrap
 import mlflow
 import pytest
 
-from tests.helpers import REPO, markdown_rows, project_env, run_cli
+from tests.helpers import REPO, MlflowServer, browse, chromium, markdown_rows, project_env, run_cli
 
 IMPLS = ("native", "scratch", "statquest")
 SEEDS = (0, 1)
@@ -30,6 +30,7 @@ def comparison(tmp_path_factory):
     result = run_cli(args, env, cwd=folder)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Summary over seeds" in result.stdout and f"[{len(IMPLS) * len(SEEDS)}/" in result.stdout
+    (folder / "stdout.txt").write_text(result.stdout)
     mlflow.set_tracking_uri(uri)
     parents = mlflow.search_runs(search_all_experiments=True, output_format="list",
                                  filter_string="tags.`lstm_bench.role` = 'comparison'")
@@ -187,3 +188,56 @@ def test_report_groups_benchmark_runs_by_machine(comparison, tmp_path, monkeypat
     rows = markdown_rows(section)
     assert ["cpu", "toy", "forward", "2 ms", "4 ms (2.00x)"] in rows
     assert ["cpu", "toy", "forward", "0.5 ms", "1 ms (2.00x)"] in rows
+
+
+# --- The comparison as the UI shows it ----------------------------------------------------------------------------
+
+def test_runs_go_to_the_named_experiment_and_mlflow_runs_own_run_links_to_them(comparison):
+    uri, parent, _, _ = comparison
+    client = mlflow.MlflowClient(uri)
+    experiment = client.get_experiment(parent.info.experiment_id)
+    assert experiment.name == "lstm-bench"
+    assert experiment.tags["mlflow.note.content"].startswith("Comparisons of LSTM implementations")
+    (launcher,) = client.search_runs(["0"])  # `mlflow run` made its run in Default before the entry point started
+    assert launcher.data.tags["lstm_bench.role"] == "launcher"
+    assert launcher.data.tags["lstm_bench.launched"] == parent.info.run_id and launcher.info.status == "FINISHED"
+
+
+def test_the_parent_describes_the_comparison_and_each_child_itself(comparison):
+    _, parent, children, _ = comparison
+    note = parent.data.tags["mlflow.note.content"]
+    summary = markdown_rows(note)
+    assert summary[0][:4] == ["impl", "runs", "failed", "converged"]
+    assert sorted(row[0] for row in summary[2:]) == sorted(IMPLS)
+    assert "`comparison/loss_curves.png`" in note and "`comparison/predictions.png`" in note
+    verdicts = {row[0]: row[-1] for row in summary[2:]}
+    for child in children:
+        impl, seed = child.data.params["impl"], child.data.params["seed"]
+        assert child.data.tags["mlflow.note.content"].startswith(f"**{impl}** trained from seed {seed} on companies")
+        assert f"over all seeds: {verdicts[impl]}." in child.data.tags["mlflow.note.content"]
+
+
+def test_each_model_is_named_after_its_run_and_linked_to_it(comparison):
+    uri, parent, children, _ = comparison
+    models = mlflow.MlflowClient(uri).search_logged_models(experiment_ids=[parent.info.experiment_id])
+    assert sorted((model.name, model.source_run_id) for model in models) == sorted(
+        (child.info.run_name, child.info.run_id) for child in children)
+
+
+def test_the_printed_address_opens_the_comparison_in_a_real_browser(comparison):
+    uri, parent, _, folder = comparison
+    if chromium() is None:
+        pytest.skip("no Chromium here (.ci/run installs Debian's chromium package)")
+    printed = (folder / "stdout.txt").read_text()
+    address = next(line.split(": ", 1)[1] for line in printed.splitlines() if line.startswith("Open the comparison"))
+    assert f"mlflow ui --backend-store-uri {uri}" in printed
+    assert address.startswith(f"http://127.0.0.1:5000/#/experiments/{parent.info.experiment_id}/runs/"
+                              f"{parent.info.run_id}")
+    ui = MlflowServer(folder, backend_store_uri=uri, ui=True)
+    try:
+        ui.wait_ready()
+        page = browse(address.replace("http://127.0.0.1:5000", ui.url))
+    finally:
+        ui.stop()
+    assert "compare-companies" in page  # the parent run's page
+    assert "trains the same as native" in page and "converged" in page  # its description, the summary, rendered

@@ -14,7 +14,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from tests.helpers import REPO, free_port, markdown_rows, project_env, run_cli
+from tests.helpers import REPO, all_runs, free_port, markdown_rows, project_env, run_cli
 from mlflow_project import benchmark, child_pool, report, train
 
 pytestmark = pytest.mark.slow
@@ -177,7 +177,7 @@ def _wait_for_metrics(client: mlflow.MlflowClient, process: subprocess.Popen, ti
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert process.poll() is None, process.stdout.read()
-        runs = client.search_runs(["0"], filter_string="attributes.status = 'RUNNING'")
+        runs = all_runs(client, "attributes.status = 'RUNNING'")
         if any(client.get_metric_history(run.info.run_id, "train_loss") for run in runs):
             return
         time.sleep(0.5)
@@ -302,26 +302,32 @@ def test_a_signal_that_lightning_answers_first_still_ends_the_run_killed(tmp_pat
 
 # --- Concurrency -----------------------------------------------------------------------------------------------
 
-def test_four_comparisons_at_once_into_one_new_sqlite_store(tmp_path):
-    # A store that does not exist yet: the four processes also race to create its tables.
+@pytest.mark.parametrize("launch", ["entry_point", "mlflow_run"])
+def test_four_comparisons_at_once_into_one_new_sqlite_store(launch, tmp_path):
+    # A store that does not exist yet: the four processes also race to create its tables, and through `mlflow
+    # run`, which opens the store to create its run before the entry point starts, MLflow itself does.
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     # One child each: the race is between the four processes, not within one.
-    command = [sys.executable, "-m", "mlflow_project.train", "--impls", "native", "--seeds", "0",
-               "--max-epochs", "20", "--progress-bar", "off"]
+    if launch == "mlflow_run":
+        command = [sys.executable, "-m", "mlflow", "run", str(REPO), "--env-manager", "local", "-P", "impls=native",
+                   "-P", "seeds=0", "-P", "max_epochs=20"]
+    else:
+        command = [sys.executable, "-m", "mlflow_project.train", "--impls", "native", "--seeds", "0",
+                   "--max-epochs", "20", "--progress-bar", "off"]
     processes = [subprocess.Popen(command, env=project_env(uri), cwd=tmp_path, stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT, text=True) for _ in range(4)]
     outputs = [process.communicate(timeout=600)[0] for process in processes]
     for process, output in zip(processes, outputs):
         assert process.returncode == 0, output[-3000:]
     runs = runs_of(uri)
+    assert all(run.info.status == "FINISHED" for run in runs), [(run.info.run_name, run.info.status) for run in runs]
     parents = [run for run in runs if run.data.tags.get("lstm_bench.role") == "comparison"]
-    assert len(parents) == 4 and all(parent.info.status == "FINISHED" for parent in parents)
+    assert len(parents) == 4
     client = mlflow.MlflowClient(uri)
     for parent in parents:
         children = children_of(parent, runs)
         assert [child.info.run_name for child in children] == ["native-seed0"]
         for child in children:
-            assert child.info.status == "FINISHED"
             assert len(client.get_metric_history(child.info.run_id, "train_loss")) == 20
             assert child.data.tags["lstm_bench.model_format"] == "pt2"
 
@@ -377,7 +383,7 @@ def _running_child_pid(client: mlflow.MlflowClient, process: subprocess.Popen, t
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert process.poll() is None, process.stdout.read()
-        for run in client.search_runs(["0"], filter_string="attributes.status = 'RUNNING'"):
+        for run in all_runs(client, "attributes.status = 'RUNNING'"):
             if run.data.tags.get("mlflow.parentRunId") and client.get_metric_history(run.info.run_id, "train_loss"):
                 return int(run.data.tags["lstm_bench.pid"])
         time.sleep(0.2)

@@ -20,7 +20,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from tests.helpers import MlflowServer, free_port, project_env, run_cli
+from tests.helpers import MlflowServer, all_runs, free_port, project_env, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -130,13 +130,13 @@ ENTRY_POINTS = {
 def test_without_accepted_credentials_every_entry_point_stops_in_one_line(team_server, tmp_path, monkeypatch,
                                                                           entry_point, credentials, refused):
     client = _admin_client(monkeypatch, team_server.url)
-    before = {run.info.run_id for run in client.search_runs(["0"])}
+    before = {run.info.run_id for run in all_runs(client)}
     done = run_cli(ENTRY_POINTS[entry_point], _as(credentials, team_server.url), cwd=tmp_path, timeout=30)
     assert done.returncode == 2, done.stderr[-3000:]
     error = done.stderr.strip().splitlines()[-1]
     assert error.startswith("error: MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD: ") and refused in error
     assert "Traceback" not in done.stderr
-    assert {run.info.run_id for run in client.search_runs(["0"])} == before  # nothing started, nothing RUNNING
+    assert {run.info.run_id for run in all_runs(client)} == before  # nothing started, nothing RUNNING
 
 
 def test_a_reader_reads_the_runs_and_its_comparison_is_refused(team_server, tmp_path, monkeypatch):
