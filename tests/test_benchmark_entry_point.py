@@ -13,8 +13,10 @@ pytestmark = pytest.mark.slow
 
 
 def _single_run(uri):
+    """The one benchmark run (``mlflow run`` also leaves its own launcher run in the Default experiment)."""
     mlflow.set_tracking_uri(uri)
-    runs = mlflow.search_runs(search_all_experiments=True, output_format="list")
+    runs = mlflow.search_runs(search_all_experiments=True, output_format="list",
+                              filter_string="tags.`lstm_bench.role` = 'benchmark'")
     assert len(runs) == 1
     return runs[0]
 

@@ -9,7 +9,6 @@ import sys
 import mlflow
 import pytest
 
-from lstm_models.benchmarking.suite_environment import suite_environment
 from tests.helpers import REPO, all_runs, project_env
 
 pytestmark = pytest.mark.slow  # three entry points and a package install
@@ -29,7 +28,9 @@ def _shell(command: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 
 @pytest.fixture
 def env(tmp_path) -> dict[str, str]:
-    environment = {**suite_environment(), **project_env(f"sqlite:///{tmp_path / 'mlflow.db'}")}
+    # Without pytest-xdist's variables, as the suite's own processes have it (suite_environment).
+    environment = {name: value for name, value in project_env(f"sqlite:///{tmp_path / 'mlflow.db'}").items()
+                   if not name.startswith("PYTEST_XDIST_")}
     environment["PYTHONPATH"] = os.pathsep.join([str(EXAMPLE), environment["PYTHONPATH"]])
     return environment
 
