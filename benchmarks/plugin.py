@@ -12,6 +12,7 @@ from lstm_models import IMPLEMENTATIONS, SpecError, UnknownNamesError, label_of,
 from lstm_models.core.scratch_fast import huge_pages
 
 from lstm_models.benchmarking.grid import DEVICES, PASSES, SHAPES, Shape, fits
+from lstm_models.benchmarking.profiles import PROFILES, mismatch, settings_here
 
 from benchmarks.timing import NotTimed, Passes, checked_passes
 
@@ -30,6 +31,9 @@ def pytest_addoption(parser):
     group.addoption("--lstm-threads", type=int, default=0,
                     help="torch CPU threads while timing (default: torch's own choice, recorded)")
     group.addoption("--lstm-scaling", action="store_true", help="also run the sequence-length and hidden-size sweeps")
+    group.addoption("--lstm-profile", default="default", choices=list(PROFILES),
+                    help="the process profile this session runs under, recorded in the JSON; its settings must be in "
+                         "the environment already (python -m mlflow_project.benchmark -P profile=... sets them)")
 
 
 def _selection(config, option: str, allowed) -> list[str]:
@@ -57,12 +61,20 @@ def pytest_configure(config):
     _implementations(config)
     for option, allowed in (("lstm_devices", DEVICES), ("lstm_shapes", SHAPES)):
         _selection(config, option, allowed)
+    wrong = mismatch(config.getoption("lstm_profile"))
+    if wrong is not None:
+        raise pytest.UsageError(f"--lstm-profile: {wrong}")
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):
-    """Record in the results' JSON who gets huge pages in this process: at `medium` and up they move the times by
-    3 to 10 % (docs/scratch_fast.md, row 29)."""
+    """Record in the results' JSON the process profile and what it set, who gets huge pages, and the command: at
+    `medium` and up such settings move the times (docs/scratch_fast.md, "Process settings")."""
+    machine_info["profile"] = config.getoption("lstm_profile")
+    machine_info["profile_settings"] = settings_here()
     machine_info["huge_pages"] = huge_pages.settings()
+    machine_info["torch_version"] = torch.__version__
+    machine_info["torch_threads"] = torch.get_num_threads()
+    machine_info["command"] = " ".join(["pytest", *config.invocation_params.args])
 
 
 def pytest_generate_tests(metafunc):

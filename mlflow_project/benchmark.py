@@ -1,6 +1,6 @@
-"""Entry point ``benchmark``: run the pytest-benchmark suite and log its results as one MLflow run.
+"""Entry point ``benchmark``: run the pytest-benchmark suite under each process profile, log the results as one run.
 
-    python -m mlflow_project.benchmark --impls all --shapes toy,small --device cpu --threads 2 --scaling off
+    python -m mlflow_project.benchmark --impls all --shapes toy,small --device cpu --threads 2 --profile all
 
 Runs ``pytest benchmarks --benchmark-only`` with the selection, reads its JSON with pandas, and logs: a metric per
 (device, pass, shape, implementation) for the median time, its ratio to native and GFLOP/s; the raw JSON, a CSV
@@ -19,6 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
+
+from lstm_models.benchmarking.profiles import PROFILES, SETTINGS, environment
+
 from .cli import (ConfigError, add_arguments, as_params, experiment_parameter, implementations_parameter, names_from,
                   non_negative_int, one_of, parameter, parse_config, raw_arguments, refuse, refuse_if_refused, switch)
 from .comparison_run import log_new_params
@@ -48,6 +51,11 @@ class BenchmarkConfig:
                              allowed="torch CPU threads while timing; `0` keeps torch's default")
     scaling: bool = parameter("off", "on: also time the sequence-length and hidden-size sweeps", switch,
                               allowed="`on`: also time the sequence-length and hidden-size sweeps")
+    profile: tuple[str, ...] = parameter(
+        "all", "process profiles, each timed in a fresh process: default (the environment as it is), tuned (PyTorch's "
+               "allocator in huge pages, glibc keeping freed memory), or all", names_from(lambda: PROFILES),
+        allowed="`default` (the environment as it is), `tuned` (the settings PyTorch's CPU guidance recommends, "
+                "lstm_models/benchmarking/profiles.py), or `all`: each in a fresh process")
     experiment: str = experiment_parameter()
 
 
@@ -57,7 +65,7 @@ def suite_folder() -> Path:
     return Path(spec.origin).parent
 
 
-def pytest_command(config: BenchmarkConfig, json_path: Path) -> list[str]:
+def pytest_command(config: BenchmarkConfig, profile: str, json_path: Path) -> list[str]:
     suite = suite_folder()
     files = [suite / "test_lstm_passes.py"] + ([suite / "test_scaling.py"] if config.scaling else [])
     devices = "cpu,cuda" if config.device == "all" else config.device
@@ -65,7 +73,7 @@ def pytest_command(config: BenchmarkConfig, json_path: Path) -> list[str]:
     command = [sys.executable, "-m", "pytest", *map(str, files), "-p", "benchmarks.plugin", "--benchmark-only",
                f"--benchmark-json={json_path}", f"--lstm-impls={','.join(config.impls)}",
                f"--lstm-shapes={','.join(config.shapes)}", f"--lstm-devices={devices}",
-               f"--lstm-threads={config.threads}", "-p", "no:cacheprovider", "-q", "-rs",
+               f"--lstm-threads={config.threads}", f"--lstm-profile={profile}", "-p", "no:cacheprovider", "-q", "-rs",
                f"--rootdir={suite}", "-c", os.devnull]
     return command + (["--lstm-scaling"] if config.scaling else [])
 
@@ -107,21 +115,22 @@ def run_benchmark(config: BenchmarkConfig, output_dir: str) -> int:
     with tempfile.TemporaryDirectory() as scratch, start_parent_run(experiment_id, "benchmark") as run:
         folder = Path(scratch) / "benchmark"
         folder.mkdir()
-        json_path = folder / "results.json"
         log_new_params(as_params(config))
         mlflow.set_tags(process_tags())  # from the start: a hard kill during the suite leaves an orphan to find
-        command = pytest_command(config, json_path)
-        print("Running:", " ".join(command[1:]), flush=True)
-        from lstm_models.benchmarking.suite_environment import suite_environment
-
-        # The suite's output goes straight to the console: pytest's progress is the progress of this run.
-        completed = subprocess.run(command, env=suite_environment())
-        if completed.returncode != 0 or not json_path.exists():
-            mlflow.set_tag("lstm_bench.error", f"benchmark suite exited with status {completed.returncode}")
-            mlflow.end_run(status="FAILED")
-            print(f"error: the benchmark suite failed (exit status {completed.returncode})", file=sys.stderr)
-            return 1
-        frame = load_results(json_path)
+        json_paths = []
+        for profile in config.profile:
+            json_paths.append(folder / f"results_{profile}.json")
+            status = run_suite(config, profile, json_paths[-1])
+            if status != 0:
+                mlflow.set_tag("lstm_bench.error", f"benchmark suite ({profile}) exited with status {status}")
+                mlflow.end_run(status="FAILED")
+                print(f"error: the benchmark suite failed under profile {profile} (exit status {status})",
+                      file=sys.stderr)
+                return 1
+        mlflow.set_tags({f"lstm_bench.profile.{profile}.{name}": value or "(unset)"
+                         for profile in config.profile
+                         for name, value in {**dict.fromkeys(SETTINGS, ""), **PROFILES[profile]}.items()})
+        frame = load_results(json_paths)
         threads = str(int(frame["threads"].iloc[0])) if not frame.empty else str(config.threads)
         device = "cuda" if config.device in ("cuda", "all") and _cuda() else "cpu"
         mlflow.set_tags({**environment_tags(device), "lstm_bench.role": "benchmark",
@@ -131,9 +140,11 @@ def run_benchmark(config: BenchmarkConfig, output_dir: str) -> int:
         else:
             mlflow.log_metrics(metrics_of(frame))
             write_outputs(frame, folder)
-            for device_name in sorted(frame.loc[frame["sweep"].isna(), "device"].unique()):
-                print(f"\n{device_name}: median time (ratio to native)")
-                print(results_table(frame, device_name).to_string(index=False))
+            grid = frame[frame["sweep"].isna()]
+            for device_name in sorted(grid["device"].unique()):
+                for profile in config.profile:
+                    print(f"\n{device_name}, profile {profile}: median time (ratio to native, 95 % interval)")
+                    print(results_table(frame, profile, device_name).to_string(index=False))
         mlflow.log_artifacts(str(folder), artifact_path="benchmark")
         if output_dir:
             target = Path(output_dir)
@@ -143,6 +154,18 @@ def run_benchmark(config: BenchmarkConfig, output_dir: str) -> int:
         print(f"\nBenchmark run: {run.info.run_id} in {mlflow.get_tracking_uri()}\n"
               f"Open it: {run_address(experiment_id, run.info.run_id)}")
     return 0
+
+
+def run_suite(config: BenchmarkConfig, profile: str, json_path: Path) -> int:
+    """The suite in a fresh process under ``profile``'s settings; its exit status."""
+    from lstm_models.benchmarking.suite_environment import suite_environment
+
+    command = pytest_command(config, profile, json_path)
+    settings = " ".join(f"{name}={value}" for name, value in PROFILES[profile].items())
+    print(f"Running ({profile}{': ' + settings if settings else ''}):", " ".join(command[1:]), flush=True)
+    # The suite's output goes straight to the console: pytest's progress is the progress of this run.
+    completed = subprocess.run(command, env=environment(profile, suite_environment()))
+    return completed.returncode if json_path.exists() or completed.returncode else 1
 
 
 def _cuda() -> bool:

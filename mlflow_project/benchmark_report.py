@@ -3,7 +3,7 @@
 Several machines (a CPU box, a GPU box) can log benchmark runs to one tracking server; their times are only
 comparable within a machine. A machine is identified by its tags: host name, CPU model and GPU model. For each
 machine the latest finished benchmark run is shown, as the table the benchmark run logged: median ms and the
-ratio to native per (device, shape, pass).
+ratio to native, with its interval, per (profile, device, shape, pass).
 """
 
 from __future__ import annotations
@@ -27,24 +27,25 @@ def machine_of(run: mlflow.entities.Run) -> str:
 
 
 def table_from_metrics(metrics: dict[str, float]) -> pd.DataFrame:
-    """``{device}.{pass}.{shape}.{impl}.median_ms`` (and ``.ratio_to_native``) -> rows (device, shape, pass),
-    a column per implementation."""
-    cells: dict[tuple[str, str, str], dict[str, str]] = {}
+    """``{profile}.{device}.{pass}.{shape}.{impl}.median_ms`` (and ``.ratio_to_native``, ``.ratio_low``,
+    ``.ratio_high``) -> rows (profile, device, shape, pass), a column per implementation."""
+    cells: dict[tuple[str, str, str, str], dict[str, str]] = {}
     for key, value in metrics.items():
         parts = key.split(".")
-        if len(parts) != 5 or parts[4] != "median_ms":
+        if len(parts) != 6 or parts[5] != "median_ms":
             continue
-        device, pass_name, shape, impl, _ = parts
-        ratio = metrics.get(f"{device}.{pass_name}.{shape}.{impl}.ratio_to_native")
-        cells.setdefault((device, shape, pass_name), {})[impl] = time_cell(impl, value, ratio)
+        profile, device, pass_name, shape, impl, _ = parts
+        prefix = ".".join(parts[:5])
+        ratios = [metrics.get(f"{prefix}.{stat}") for stat in ("ratio_to_native", "ratio_low", "ratio_high")]
+        cells.setdefault((profile, device, shape, pass_name), {})[impl] = time_cell(impl, value, *ratios)
 
     def order(key):
-        device, shape, pass_name = key
-        return (device, SHAPE_ORDER.index(shape) if shape in SHAPE_ORDER else 99,
+        profile, device, shape, pass_name = key
+        return (profile, device, SHAPE_ORDER.index(shape) if shape in SHAPE_ORDER else 99,
                 PASS_ORDER.index(pass_name) if pass_name in PASS_ORDER else 99)
 
-    rows = [{"device": device, "shape": shape, "pass": pass_name, **impls}
-            for (device, shape, pass_name), impls in sorted(cells.items(), key=lambda item: order(item[0]))]
+    rows = [{"profile": profile, "device": device, "shape": shape, "pass": pass_name, **impls}
+            for (profile, device, shape, pass_name), impls in sorted(cells.items(), key=lambda item: order(item[0]))]
     return pd.DataFrame(rows).fillna("-")
 
 

@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -205,3 +206,27 @@ def test_result_table_cells_read_as_plain_milliseconds(impl, median_ms, ratio, c
     from mlflow_project.benchmark_results import time_cell
 
     assert time_cell(impl, median_ms, ratio) == cell
+
+
+def test_a_ratios_interval_holds_it_and_narrows_with_steadier_rounds():
+    from mlflow_project.benchmark_results import ratio_interval
+
+    generator = np.random.default_rng(1)
+    native = list(1.0 + 0.01 * generator.standard_normal(50))
+    steady, noisy = (list(0.9 + spread * generator.standard_normal(50)) for spread in (0.01, 0.1))
+    steady_low, steady_high = ratio_interval(steady, native)
+    noisy_low, noisy_high = ratio_interval(noisy, native)
+    assert steady_low < 0.9 < steady_high and noisy_low < 0.9 < noisy_high
+    assert steady_high - steady_low < (noisy_high - noisy_low) / 3
+    assert all(np.isnan(ratio_interval([1.0], native)))  # one round says nothing of its spread
+
+
+def test_the_suite_refuses_a_profile_whose_settings_are_not_in_the_environment(monkeypatch):
+    from lstm_models.benchmarking.profiles import PROFILES, mismatch
+
+    for name in PROFILES["tuned"]:
+        monkeypatch.delenv(name, raising=False)
+    assert mismatch("tuned").startswith("profile tuned needs THP_MEM_ALLOC_ENABLE=1")
+    for name, value in PROFILES["tuned"].items():
+        monkeypatch.setenv(name, value)
+    assert mismatch("tuned") is None and mismatch("default") is None

@@ -177,17 +177,19 @@ def test_report_groups_benchmark_runs_by_machine(comparison, tmp_path, monkeypat
             tags["lstm_bench.gpu_model"] = gpu
         for key, value in tags.items():
             client.set_tag(run.info.run_id, key, value)
-        client.log_metric(run.info.run_id, "cpu.forward.toy.native.median_ms", native_ms)
-        client.log_metric(run.info.run_id, "cpu.forward.toy.scratch.median_ms", 2 * native_ms)
-        client.log_metric(run.info.run_id, "cpu.forward.toy.scratch.ratio_to_native", 2.0)
+        client.log_metric(run.info.run_id, "tuned.cpu.forward.toy.native.median_ms", native_ms)
+        client.log_metric(run.info.run_id, "tuned.cpu.forward.toy.scratch.median_ms", 2 * native_ms)
+        client.log_metric(run.info.run_id, "tuned.cpu.forward.toy.scratch.ratio_to_native", 2.0)
+        client.log_metric(run.info.run_id, "tuned.cpu.forward.toy.scratch.ratio_low", 1.9)
+        client.log_metric(run.info.run_id, "tuned.cpu.forward.toy.scratch.ratio_high", 2.1)
         client.set_terminated(run.info.run_id)
     assert _report_in_process(uri, ["--output-dir", str(tmp_path / "reports")], monkeypatch) == 0
     markdown = (tmp_path / "reports" / parent.info.run_id / "report.md").read_text()
     section = markdown.split("## Benchmarks by machine", 1)[1]
     assert "### cpu-box: Some CPU" in section and "### gpu-box: Some CPU, NVIDIA H100" in section
     rows = markdown_rows(section)
-    assert ["cpu", "toy", "forward", "2 ms", "4 ms (2.00x)"] in rows
-    assert ["cpu", "toy", "forward", "0.5 ms", "1 ms (2.00x)"] in rows
+    assert ["tuned", "cpu", "toy", "forward", "2 ms", "4 ms (2.00x, 1.90-2.10)"] in rows
+    assert ["tuned", "cpu", "toy", "forward", "0.5 ms", "1 ms (2.00x, 1.90-2.10)"] in rows
 
 
 # --- The comparison as the UI shows it ----------------------------------------------------------------------------

@@ -57,8 +57,8 @@ def test_train_runs_from_an_installed_copy_in_any_folder(installed, tmp_path):
 
 def test_benchmark_runs_the_installed_suite_from_any_folder(installed, tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    done = _run("mlflow_project.benchmark", ["--impls", "native", "--shapes", "toy", "--threads", "1"], installed, uri,
-                tmp_path)
+    done = _run("mlflow_project.benchmark", ["--impls", "native", "--shapes", "toy", "--threads", "1", "--profile",
+                                             "default"], installed, uri, tmp_path)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     (run,) = all_runs(mlflow.MlflowClient(uri))
-    assert run.info.status == "FINISHED" and "cpu.forward_backward.toy.native.median_ms" in run.data.metrics
+    assert run.info.status == "FINISHED" and "default.cpu.forward_backward.toy.native.median_ms" in run.data.metrics

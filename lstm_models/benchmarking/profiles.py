@@ -7,10 +7,12 @@ runs every profile in a fresh process of its own (the settings are read when the
 them side by side.
 
 - ``default``: the environment as the user has it; nothing is set.
-- ``tuned``: what PyTorch's CPU performance guidance recommends that applies to a single process here: the
-  caching allocator's blocks in transparent huge pages. (Its other advice, thread pinning, NUMA binding, an
-  allocator that keeps freed memory, either does not apply to one process on one socket or was not measured to
-  help here; a setting joins a profile when a measurement shows it does.)
+- ``tuned``: what PyTorch's CPU performance guidance recommends for one process on one socket, where measured to
+  help: the caching allocator's blocks in transparent huge pages, and glibc's allocator keeping freed memory
+  instead of handing it back to the kernel (no ``mmap`` per large block, no trimming), which takes a fresh page
+  fault per 4 KiB off every large allocation. Measured with ``python -m benchmarks.ab_compare --shape medium``
+  under each setting (docs/scratch_fast.md, "Process settings"). Thread pinning and NUMA binding do not apply to
+  one process on one socket.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import os
 
 PROFILES: dict[str, dict[str, str]] = {
     "default": {},
-    "tuned": {"THP_MEM_ALLOC_ENABLE": "1"},
+    "tuned": {"THP_MEM_ALLOC_ENABLE": "1", "MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "100000000000"},
 }
 # Every variable some profile sets: what a result records of its process, whichever profile it ran under.
 SETTINGS = tuple(sorted({name for settings in PROFILES.values() for name in settings}))

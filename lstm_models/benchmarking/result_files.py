@@ -14,12 +14,15 @@ class ResultFileError(ValueError):
 
 def timed_passes(path: Path) -> list[dict]:
     """One row per timed pass: impl, device, pass, shape, threads, flops, sweep and value (None outside the scaling
-    sweeps), median_s, min_s, iqr_s, rounds, first_call_s (None where not recorded), group. Peak-memory results
-    are left out: their time is a process's
+    sweeps), median_s, min_s, iqr_s, rounds, first_call_s (None where not recorded), group, profile (the process
+    profile the session ran under) and rounds_s (every round's time). Peak-memory results are left out: their
+    time is a process's
     start-up, not a pass."""
     try:
+        results = json.loads(Path(path).read_text())
+        profile = results.get("machine_info", {}).get("profile", "default")
         rows = []
-        for bench in json.loads(Path(path).read_text())["benchmarks"]:
+        for bench in results["benchmarks"]:
             info, stats = bench["extra_info"], bench["stats"]
             if info.get("pass") == "memory":
                 continue  # benchmarks/test_peak_memory.py
@@ -27,7 +30,8 @@ def timed_passes(path: Path) -> list[dict]:
                          "shape": info["shape"], "threads": info["threads"], "flops": info["flops"],
                          "sweep": info.get("sweep"), "value": info.get("value"), "median_s": stats["median"],
                          "min_s": stats["min"], "iqr_s": stats["iqr"], "rounds": stats["rounds"],
-                         "first_call_s": info.get("first_call_s"), "group": bench["group"]})
+                         "first_call_s": info.get("first_call_s"), "group": bench["group"], "profile": profile,
+                         "rounds_s": stats.get("data", [])})
         return rows
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ResultFileError(f"{path}: not a result file of the grid ({type(error).__name__}: {error})") from None
