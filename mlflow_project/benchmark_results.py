@@ -78,19 +78,25 @@ def metrics_of(frame: pd.DataFrame) -> dict[str, float]:
     return metrics
 
 
+def _known(value) -> bool:
+    return value is not None and np.isfinite(value)
+
+
+def ratio_text(ratio: float, low: float | None = None, high: float | None = None) -> str:
+    """'1.22x', with its interval where known: '1.22x, 1.18-1.25'."""
+    spread = f", {low:.2f}-{high:.2f}" if _known(low) and _known(high) else ""
+    return f"{ratio:.2f}x{spread}"
+
+
 def time_cell(impl: str, median_ms: float, ratio: float | None, low: float | None = None,
               high: float | None = None) -> str:
-    """A table cell: '12.3 ms', with the ratio to native after it for other implementations, and its interval where
-    known: '15 ms (1.22x)', '15 ms (1.22x, 1.18-1.25)'."""
-    def known(value) -> bool:
-        return value is not None and np.isfinite(value)
-
+    """A table cell: '12.3 ms', with the ratio to native after it for other implementations (``ratio_text``):
+    '15 ms (1.22x)', '15 ms (1.22x, 1.18-1.25)'."""
     # Three significant digits, but whole milliseconds from 1000 up ('1440 ms', not '1.44e+03 ms').
     shown = f"{median_ms:.0f}" if median_ms >= 1000 else f"{median_ms:.3g}"
-    if impl == "native" or not known(ratio):
+    if impl == "native" or not _known(ratio):
         return f"{shown} ms"
-    spread = f", {low:.2f}-{high:.2f}" if known(low) and known(high) else ""
-    return f"{shown} ms ({ratio:.2f}x{spread})"
+    return f"{shown} ms ({ratio_text(ratio, low, high)})"
 
 
 def results_table(frame: pd.DataFrame, profile: str, device: str) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""``lstm-bench``: one console command for the entry points, ``lstm-bench train|benchmark|report|parity ...``.
+"""``lstm-bench``: one console command for the entry points, ``lstm-bench train|benchmark|report|check ...``.
 
 Each subcommand is the module's own command line (``python -m mlflow_project.train`` and so on): the options after
 the subcommand go to it unchanged, and ``lstm-bench SUBCOMMAND --help`` shows its help.
@@ -13,6 +13,8 @@ SUBCOMMANDS = {
     "train": ("mlflow_project.train", "train implementations over seeds and compare them in MLflow (MLproject main)"),
     "benchmark": ("mlflow_project.benchmark", "time forward and backward passes and log them to MLflow"),
     "report": ("mlflow_project.report", "write a report of a finished comparison"),
+    "results": ("mlflow_project.results_page", "turn benchmark results into docs/results.md and the README's headline"),
+    "check": ("lstm_models.check", "check implementations against nn.LSTM, point by point"),
     "parity": ("lstm_models.core.parity", "print each implementation's largest float64 difference from nn.LSTM"),
 }
 

@@ -55,7 +55,7 @@ def environment_tags(device: str = "cpu") -> dict[str, str]:
         "lstm_bench.torch_threads": str(torch.get_num_threads()),
         **process_tags(),  # the host, and the process that owns the run (orphans)
         "lstm_bench.git_commit": git_commit(),
-        # Timings at `medium` and up move by 3 to 10 % with huge pages (docs/scratch_fast.md, row 29).
+        # Timings at `medium` and up move with huge pages (docs/scratch_fast.md, "Process settings").
         **{f"lstm_bench.huge_pages.{who}": value for who, value in huge_pages.settings().items()},
     }
     if device.startswith("cuda") and torch.cuda.is_available():

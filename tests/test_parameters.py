@@ -29,8 +29,9 @@ def test_mlproject_forwards_every_parameter_with_its_default(entry_point):
 
 
 @pytest.mark.parametrize("config_class", ENTRY_POINTS.values(), ids=ENTRY_POINTS)
-def test_readme_shows_each_parameter_table_as_declared(config_class):
-    assert markdown_parameters(config_class) in (REPO / "README.md").read_text()
+def test_the_docs_show_each_parameter_table_as_declared(config_class):
+    docs = "\n".join(path.read_text() for path in (REPO / "README.md", REPO / "docs" / "tracking.md"))
+    assert markdown_parameters(config_class) in docs
 
 
 @pytest.mark.parametrize("config_class", ENTRY_POINTS.values(), ids=ENTRY_POINTS)

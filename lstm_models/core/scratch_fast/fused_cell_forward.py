@@ -2,7 +2,7 @@
 
 Why: on CUDA, even replayed as a graph, the hand-written step is one product and six element-wise kernels, each a
 few microseconds of the GPU for a (B, H) tensor: at T = 100 the forward's loop is mostly those kernels, and the
-forward alone measured 1.4 to 2.4 times cuDNN's (docs/scratch_fast_log.md, "CUDA graphs inside the layer"). PyTorch
+forward alone ran well behind cuDNN (docs/scratch_fast.md, "CUDA"). PyTorch
 ships, for ``nn.LSTMCell`` on CUDA, a kernel that does a step's whole cell in one launch:
 ``aten::_thnn_fused_lstm_cell(input_gates, hidden_gates, cx)`` -> (h_t, c_t, the four activated gates). With it a
 step is two kernels: the recurrent product and the cell. The operator is part of PyTorch itself (no compiled

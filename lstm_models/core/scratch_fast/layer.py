@@ -19,7 +19,7 @@ Backward (backpropagation through time derived by hand, ``LSTMLayerFunction.back
 The large per-call buffers (the input projection, the backward's per-step factors, the gate gradients) come from
 ``workspace``, a pool that keeps them between calls: fresh buffers of tens of MB cost thousands of page faults per
 step on Linux. Saved buffers go back to the pool only when autograd frees them. New ones of 2 MiB and up are in
-memory advised for huge pages (``huge_pages``): the loops stream through them (design note, row 29).
+memory advised for huge pages (``huge_pages``): the loops stream through them (design note, "Memory").
 
 Per-step views (x_proj[:, t], hiddens[t], ...) are made with the buffers, by one ``unbind`` each: at small sizes
 the Python cost of slicing inside the loop is larger than the arithmetic. Below the workspace's size, where making
@@ -105,8 +105,8 @@ class ForwardBuffers:
         self.dz_factors = self.dc_from_dh = self.forget = self.sig_grad = None
         if needs_grad:
             # What the backward needs, computed inside the loop while each step's values are in cache (the same
-            # kernels over all steps after the loop saved time at medium and large but cost 11 % at toy: design
-            # note, row 13).
+            # kernels over all steps after the loop cost the tutorial's sizes more than they saved at large ones:
+            # design note, "The forward").
             self.dz_factors = take((seq_len, 4, batch, hidden), like)  # dz = [dc, dc, dc, dh] * dz_factors
             self.dc_from_dh = take((seq_len, batch, hidden), like)  # o (1 - tanh²c)
             self.forget = take((seq_len, batch, hidden), like)  # f, for dc_{t-1} = dc_t f_t
@@ -179,7 +179,7 @@ class GraphForwardBuffers:
 
     Why not per step, as ``forward_steps`` does: in a graph a kernel costs the GPU's few microseconds and no Python,
     so five per-step kernels (500 at T = 100) cost more than seven over all steps. Eagerly on CPU the balance is the
-    other way at the tutorial's sizes (design note, rows 13 and 20). The arithmetic is the same."""
+    other way at the tutorial's sizes (design note, "The forward"). The arithmetic is the same."""
 
     __slots__ = ("x_proj", "w_hh_t", "hiddens", "minus_one", "step_gates", "cells", "tanh_cells", "in_times_cell")
 
@@ -298,7 +298,7 @@ def _write_forward_inputs(buffers, x, h0, c0, weight_ih, weight_hh, bias_ih, bia
         bias = torch.add(bias_ih, bias_hh).view(4, 1, hidden).mul_(g_doubler)  # (4, 1, H)
         torch.baddbmm(bias, x_rows, w_ih_t, out=buffers.x_proj)
     # Written contiguous: the step's product runs faster on a contiguous right operand than on a transposed view
-    # (design note, row 17).
+    # (design note, "The backward").
     torch.mul(weight_hh.view(4, hidden, hidden).transpose(1, 2), g_doubler, out=buffers.w_hh_t)
     buffers.hiddens[0] = h0
     buffers.first_cell().copy_(c0)
@@ -364,7 +364,7 @@ class SmallCallPlan:
     """A layer call's buffers and their per-step views at a small shape, kept in ``step_plans`` between calls: a
     ``ForwardBuffers`` and, when a backward follows, the ``BackwardBuffers`` over its saved factors, with the gate
     gradients in the memory of the input projection (which only the forward's loop reads). At the tutorial's sizes
-    making these costs as much as the loops that use them (design note, row 28)."""
+    making these costs as much as the loops that use them (design note, "Memory")."""
 
     __slots__ = ("key", "forward", "backward", "backward_lock", "__weakref__")
 
@@ -473,7 +473,7 @@ class LSTMLayerFunction(torch.autograd.Function):
             buffers.dz_factors, buffers.dc_from_dh, buffers.forget = dz_factors, dc_from_dh, forget
             # dz of every step, filled backwards, gate-minor (T, B, 4, H) so that one step's dz is a (B, 4H) matrix
             # and dh_{t-1} = dz W_hh is a single call (four gates' products in one bmm ran faster alone, but the
-            # additions they need cost the tutorial's sizes more: design note, row 26).
+            # additions they need cost the tutorial's sizes more: design note, "The backward").
             buffers.grad_gates = workspace.take((seq_len, batch, 4, hidden), x)  # given back at the end
             gradients, dh, dc = _backward_eagerly(ctx, buffers, x, weight_ih, weight_hh, hiddens, grad_output, dh,
                                                   dc)

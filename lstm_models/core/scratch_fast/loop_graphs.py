@@ -37,7 +37,7 @@ from .tracing import tracing
 CAPTURE_AFTER = 2
 # Captured loops kept, over all keys: a training step's forward and backward and an evaluation forward, for two
 # shapes (a last, smaller batch, say). Each holds static buffers of a few times what one call saves for its
-# backward (docs/scratch_fast_log.md, "CUDA graphs inside the layer", has the memory this costs).
+# backward (docs/scratch_fast.md, "CUDA").
 MAX_LOOPS = 6
 # Keys whose calls are counted before capture; a bound, so that never-repeating shapes cannot grow it.
 MAX_COUNTED_KEYS = 256

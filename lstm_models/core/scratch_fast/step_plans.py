@@ -2,7 +2,7 @@
 
 Why: at the tutorial's sizes a time step's arithmetic is a few microseconds, and what a call does before its loops
 starts costs as much again: making its buffers, and the per-step views of them (one ``unbind`` per buffer, a Python
-call and T view objects each). For a `toy` forward that was about 60 µs of 210 (docs/scratch_fast.md, row 28).
+call and T view objects each), a large part of a `toy` forward (docs/scratch_fast.md, "Memory").
 Kept in a plan, buffers and views are made once per shape. Large buffers are ``workspace``'s: there the views cost
 nothing next to the arithmetic, and a plan would keep tens of MB per shape.
 

@@ -2,13 +2,12 @@
 
 Why: on Linux, glibc's malloc hands allocations above 32 MiB (and, after trimming, many smaller ones) straight
 to the kernel, which maps new zeroed pages on first touch. A buffer of (T, 4, B, H) float32 at T=100, B=64,
-H=512 is 52 MB: about 13,000 page faults, some 40 ms of kernel time per allocation on this project's CPU machine.
+H=512 is 52 MB: about 13,000 page faults, each a trip into the kernel, per allocation.
 ``scratch_fast`` needs several such buffers per layer and step (the input projection, the backward's per-step
 factors, the gate gradients); taking them from this pool turns that into a reuse of warm memory.
 
 New buffers of 2 MiB or more are made in memory advised for huge pages (``huge_pages``): the time loops stream
-through them step by step, a new 4 KiB page every 1,024 floats, and the forward's loop at `medium` measured 10 to
-16 % faster in 2 MiB pages (docs/scratch_fast.md, row 29).
+through them step by step, a new 4 KiB page every 1,024 floats (docs/scratch_fast.md, "Memory").
 
 Rules that keep reuse safe:
 - a buffer is in the pool only while nobody uses it: ``take`` removes it, ``give_back`` returns it;
