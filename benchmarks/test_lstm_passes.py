@@ -22,8 +22,9 @@ def test_lstm_pass(benchmark, impl, device_name, shape, pass_name, threads):
     benchmark.extra_info.update({
         "impl": label_of(impl), "spec": impl, "device": device, "pass": pass_name, "shape": shape.name,
         "sizes": shape.sizes(), "threads": threads, "flops": shape.flops(pass_name),
-        # The first call apart from the timed rounds: compilation (compiled), lazy set-up, first-touch memory.
-        "first_call_s": passes.first_call(pass_name),
+        # Apart from the timed rounds: the checks before timing (an implementation's first calls in this process,
+        # where compiled compiles), then the pass's own first call (lazy set-up, first-touch memory).
+        "check_s": passes.check_s, "first_call_s": passes.first_call(pass_name),
     })
     rounds, warmup = rounds_for(shape.name, device)
     if pass_name == "backward":

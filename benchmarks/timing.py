@@ -62,9 +62,15 @@ def check_parity_before_timing(impl: str, shape: Shape, device: str, build=None)
 
 
 def checked_passes(impl: str, shape: Shape, device: str, build=None) -> Passes:
-    """``impl``'s timed passes at ``shape``, once it has been checked against nn.LSTM (``check_parity_before_timing``)."""
+    """``impl``'s timed passes at ``shape``, once it has been checked against nn.LSTM (``check_parity_before_timing``).
+    ``check_s`` on the result is how long the checks took: the first check of an implementation in a process is also
+    its first call, where ``compiled`` compiles."""
+    started = time.perf_counter()
     check_parity_before_timing(impl, shape, device, build=build)
-    return Passes(build_for(impl, shape, device, build=build), shape, device)
+    checked = time.perf_counter() - started
+    passes = Passes(build_for(impl, shape, device, build=build), shape, device)
+    passes.check_s = checked
+    return passes
 
 
 def synchronize(device: str) -> None:
@@ -85,6 +91,7 @@ class Passes:
         self.grad_output = torch.randn(shape.seq_len, shape.batch, shape.hidden_size,
                                        generator=generator).to(device)  # (T, B, H)
         self.output = None
+        self.check_s = float("nan")  # set by checked_passes
 
     def first_call(self, pass_name: str) -> float:
         """Seconds of one untimed call of the pass, made before any other: what a first call costs."""

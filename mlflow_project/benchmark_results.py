@@ -61,8 +61,8 @@ def grid_results(frame: pd.DataFrame) -> pd.DataFrame:
 
 def metrics_of(frame: pd.DataFrame) -> dict[str, float]:
     """``{profile}.{device}.{pass}.{shape}.{impl}.median_ms`` / ``.ratio_to_native`` (with ``.ratio_low`` and
-    ``.ratio_high``, its interval) / ``.gflops`` / ``.first_call_ms`` (the untimed first call: ``compiled``'s
-    compilation) for the grid, and ``{profile}.scaling.{sweep}.{impl}.slope`` for the sweeps."""
+    ``.ratio_high``, its interval) / ``.gflops`` / ``.check_ms`` (the checks before timing, where ``compiled``
+    compiles) / ``.first_call_ms`` (the pass's untimed first call) for the grid, and ``{profile}.scaling.{sweep}.{impl}.slope`` for the sweeps."""
     metrics = {}
     for row in grid_results(frame).to_dict("records"):
         prefix = f"{row['profile']}.{row['device']}.{row['pass']}.{row['shape']}.{row['impl']}"
@@ -71,8 +71,9 @@ def metrics_of(frame: pd.DataFrame) -> dict[str, float]:
         for stat in ("ratio_to_native", "ratio_low", "ratio_high"):
             if np.isfinite(row[stat]):
                 metrics[f"{prefix}.{stat}"] = float(row[stat])
-        if row.get("first_call_s") is not None and np.isfinite(row["first_call_s"]):
-            metrics[f"{prefix}.first_call_ms"] = float(row["first_call_s"]) * 1e3
+        for stat in ("first_call", "check"):
+            if row.get(f"{stat}_s") is not None and np.isfinite(row[f"{stat}_s"]):
+                metrics[f"{prefix}.{stat}_ms"] = float(row[f"{stat}_s"]) * 1e3
     for row in scaling_slopes(frame).to_dict("records"):
         metrics[f"{row['profile']}.scaling.{row['sweep']}.{row['impl']}.slope"] = row["slope"]
     return metrics

@@ -21,7 +21,7 @@ def test_compiled_is_nn_lstms_function():
     assert checks["torch.export (pt2 model)"].result == PASS  # the plain cell, traced
 
 
-def test_the_benchmark_records_the_first_call_apart(tmp_path):
+def test_the_benchmark_records_the_checks_and_the_first_call_apart(tmp_path):
     json_path = tmp_path / "results.json"
     done = subprocess.run([sys.executable, "-m", "pytest", "benchmarks/test_lstm_passes.py", "--benchmark-only",
                            "--lstm-impls", "native,compiled", "--lstm-shapes", "toy", "--lstm-devices", "cpu",
@@ -31,4 +31,4 @@ def test_the_benchmark_records_the_first_call_apart(tmp_path):
     entries = json.loads(json_path.read_text())["benchmarks"]
     compiled = [entry["extra_info"] for entry in entries if entry["extra_info"]["impl"] == "compiled"]
     assert sorted(info["pass"] for info in compiled) == ["backward", "forward", "forward_backward"]
-    assert all(isinstance(info["first_call_s"], float) for info in compiled)
+    assert all(isinstance(info["first_call_s"], float) and isinstance(info["check_s"], float) for info in compiled)

@@ -14,7 +14,7 @@ class ResultFileError(ValueError):
 
 def timed_passes(path: Path) -> list[dict]:
     """One row per timed pass: impl, device, pass, shape, threads, flops, sweep and value (None outside the scaling
-    sweeps), median_s, min_s, iqr_s, rounds, first_call_s (None where not recorded), group, profile (the process
+    sweeps), median_s, min_s, iqr_s, rounds, first_call_s and check_s (None where not recorded), group, profile (the process
     profile the session ran under) and rounds_s (every round's time). Peak-memory results are left out: their
     time is a process's
     start-up, not a pass."""
@@ -30,7 +30,8 @@ def timed_passes(path: Path) -> list[dict]:
                          "shape": info["shape"], "threads": info["threads"], "flops": info["flops"],
                          "sweep": info.get("sweep"), "value": info.get("value"), "median_s": stats["median"],
                          "min_s": stats["min"], "iqr_s": stats["iqr"], "rounds": stats["rounds"],
-                         "first_call_s": info.get("first_call_s"), "group": bench["group"], "profile": profile,
+                         "first_call_s": info.get("first_call_s"), "check_s": info.get("check_s"),
+                         "group": bench["group"], "profile": profile,
                          "rounds_s": stats.get("data", [])})
         return rows
     except (OSError, ValueError, KeyError, TypeError) as error:
