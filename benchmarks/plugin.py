@@ -5,16 +5,13 @@
 
 from __future__ import annotations
 
-import subprocess
-from pathlib import Path
-
 import pytest
 import torch
 
-import lstm_models
 
 from lstm_models import IMPLEMENTATIONS, SpecError, UnknownNamesError, label_of, select_names, select_specs
 from lstm_models.core.scratch_fast import huge_pages
+from lstm_models.source import source_commit
 
 from lstm_models.benchmarking.grid import DEVICES, PASSES, SHAPES, Shape, fits
 from lstm_models.benchmarking.profiles import PROFILES, mismatch, settings_here
@@ -133,20 +130,6 @@ def _run_groups_together(items) -> None:
     grid.sort(key=lambda item: first_seen[group(item)])  # stable: implementations keep their order in a group
     for index, item in zip(places, grid):
         items[index] = item
-
-
-def source_commit() -> dict[str, object]:
-    """The git commit of the checkout the timed code comes from, and whether it had uncommitted changes."""
-    checkout = Path(lstm_models.__file__).resolve().parent.parent
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=checkout, capture_output=True, text=True, timeout=10)
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=checkout,
-                                capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return {"id": "unknown", "dirty": None}
-    if head.returncode != 0:
-        return {"id": "unknown", "dirty": None}
-    return {"id": head.stdout.strip(), "dirty": bool(status.stdout.strip())}
 
 
 def passes_or_skip(impl: str, shape: Shape, device: str) -> Passes:

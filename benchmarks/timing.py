@@ -19,15 +19,14 @@ from lstm_models.core.parity import ParityCase, build_like_native, max_differenc
 from lstm_models.benchmarking.grid import Shape
 
 
-def build_for(impl: str, shape: Shape, device: str, dtype: torch.dtype = torch.float32,
-              build=None) -> torch.nn.Module:
-    """``impl`` (or, with ``build``, the module it makes from nn.LSTM's arguments) with nn.LSTM's seeded weights."""
+def build_for(impl: str, shape: Shape, device: str, dtype: torch.dtype = torch.float32) -> torch.nn.Module:
+    """``impl`` with nn.LSTM's seeded weights."""
     torch.manual_seed(0)
     sizes = dict(input_size=shape.input_size, hidden_size=shape.hidden_size, num_layers=shape.num_layers)
     native = build_lstm("native", **sizes, dtype=dtype, device=device)
-    if impl == "native" and build is None:
+    if impl == "native":
         return native
-    return build_like_native(native, impl, build, **sizes)
+    return build_like_native(native, impl, **sizes)
 
 
 class NotTimed(Exception):
@@ -47,28 +46,28 @@ def conformance_failure(impl: str) -> str | None:
     return f"{label_of(impl)} differs from nn.LSTM ({failure.name}: {failure.detail}); not timed"
 
 
-def check_parity_before_timing(impl: str, shape: Shape, device: str, build=None) -> None:
+def check_parity_before_timing(impl: str, shape: Shape, device: str) -> None:
     """Correctness before speed: the conformance checks, then the same sizes as ``shape`` on a short, small batch,
     in float64, against nn.LSTM. Raises NotTimed when either fails."""
-    failure = conformance_failure(impl) if build is None else None
+    failure = conformance_failure(impl)
     if failure is not None:
         raise NotTimed(failure)
     case = ParityCase(f"pre-benchmark-{shape.name}", seq_len=min(shape.seq_len, 5), batch=min(shape.batch, 2),
                       input_size=shape.input_size, hidden_size=shape.hidden_size, num_layers=shape.num_layers,
                       initial_state=True)
-    worst = max(max_differences(impl, case, dtype=torch.float64, device=device, build=build).values())
+    worst = max(max_differences(impl, case, dtype=torch.float64, device=device).values())
     if not worst < 1e-10:
         raise NotTimed(f"{label_of(impl)} differs from nn.LSTM by {worst:.3e} in float64 at {shape.name}; not timed")
 
 
-def checked_passes(impl: str, shape: Shape, device: str, build=None) -> Passes:
+def checked_passes(impl: str, shape: Shape, device: str) -> Passes:
     """``impl``'s timed passes at ``shape``, once it has been checked against nn.LSTM (``check_parity_before_timing``).
     ``check_s`` on the result is how long the checks took: the first check of an implementation in a process is also
     its first call, where ``compiled`` compiles."""
     started = time.perf_counter()
-    check_parity_before_timing(impl, shape, device, build=build)
+    check_parity_before_timing(impl, shape, device)
     checked = time.perf_counter() - started
-    passes = Passes(build_for(impl, shape, device, build=build), shape, device)
+    passes = Passes(build_for(impl, shape, device), shape, device)
     passes.check_s = checked
     return passes
 

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import os
 import platform
-import subprocess
-from functools import lru_cache
 from pathlib import Path
 
 import torch
 
 from lstm_models.core.scratch_fast import huge_pages
+from lstm_models.source import source_commit
 
 from .orphans import process_tags
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
 
 def cpu_model() -> str:
     """The CPU's marketing name from /proc/cpuinfo where there is one, else what platform knows."""
@@ -26,17 +22,6 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
-
-
-@lru_cache(maxsize=1)
-def git_commit() -> str:
-    """The commit of the checkout the code runs from, or 'unknown' outside a git checkout."""
-    try:
-        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True,
-                                timeout=10, check=True)
-        return result.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 def environment_tags(device: str = "cpu") -> dict[str, str]:
@@ -54,7 +39,7 @@ def environment_tags(device: str = "cpu") -> dict[str, str]:
         "lstm_bench.cpu_count": str(os.cpu_count()),
         "lstm_bench.torch_threads": str(torch.get_num_threads()),
         **process_tags(),  # the host, and the process that owns the run (orphans)
-        "lstm_bench.git_commit": git_commit(),
+        "lstm_bench.git_commit": str(source_commit()["id"]),
         # Timings at `medium` and up move with huge pages (docs/scratch_fast.md, "Process settings").
         **{f"lstm_bench.huge_pages.{who}": value for who, value in huge_pages.settings().items()},
     }

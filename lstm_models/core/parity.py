@@ -97,26 +97,20 @@ def run_case(module: nn.Module, case: ParityCase, dtype: torch.dtype, device: st
     return result
 
 
-def build_like_native(native: nn.Module, impl: str, build=None, **lstm_kwargs) -> nn.Module:
-    """``impl`` (or, with ``build``, the module it makes from nn.LSTM's keyword arguments) holding ``native``'s
-    weights, in its dtype and on its device. ``build`` times or checks a module that is not registered (an
-    earlier revision of an implementation, say)."""
+def build_like_native(native: nn.Module, impl: str, **lstm_kwargs) -> nn.Module:
+    """The implementation spec ``impl`` holding ``native``'s weights, in its dtype and on its device."""
     weight = next(native.parameters())
-    if build is None:
-        candidate = build_lstm(impl, **lstm_kwargs, dtype=weight.dtype, device=weight.device)
-    else:
-        candidate = build(**lstm_kwargs).to(dtype=weight.dtype, device=weight.device)
+    candidate = build_lstm(impl, **lstm_kwargs, dtype=weight.dtype, device=weight.device)
     candidate.load_state_dict(native.state_dict())
     return candidate
 
 
 def compare_with_native(impl: str, case: ParityCase, dtype: torch.dtype = torch.float64, device: str = "cpu",
-                        seed: int = 0, build=None) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-    """Run ``impl`` (or ``build``'s module, see build_like_native) and ``nn.LSTM`` on the same weights and inputs;
-    return both results, keyed alike."""
+                        seed: int = 0) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Run ``impl`` and ``nn.LSTM`` on the same weights and inputs; return both results, keyed alike."""
     torch.manual_seed(seed)
     native = build_lstm("native", **case.lstm_kwargs(), dtype=dtype, device=device)
-    candidate = build_like_native(native, impl, build, **case.lstm_kwargs())
+    candidate = build_like_native(native, impl, **case.lstm_kwargs())
     return run_case(candidate, case, dtype, device, seed), run_case(native, case, dtype, device, seed)
 
 
