@@ -29,3 +29,15 @@ def mlflow_server(tmp_path):
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(params=("fused", "plain"))
+def cpu_loops(request):
+    """scratch_fast's CPU loops, once compiled and once plain PyTorch (lstm_models/core/scratch_fast/fused_steps.py):
+    both paths stay tested. The compiled one must build here; where it cannot, its tests fail and say why."""
+    from lstm_models.core.scratch_fast import fused_steps
+
+    fused_steps.set_enabled(request.param == "fused")
+    assert fused_steps.path() == request.param, fused_steps.problem()
+    yield request.param
+    fused_steps.set_enabled(True)

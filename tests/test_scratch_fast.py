@@ -2,7 +2,8 @@
 
 Parity with nn.LSTM (test_parity.py) already compares every gradient with autograd's; gradcheck checks the
 backward as a function in its own right: every input, initial state and weight is perturbed numerically and the
-analytical Jacobian must agree with the numerical one in float64.
+analytical Jacobian must agree with the numerical one in float64. Every test runs on both CPU paths, the compiled
+loops and the plain ones (the ``cpu_loops`` fixture).
 """
 
 import pytest
@@ -11,6 +12,8 @@ import torch
 from lstm_models import build_lstm
 from lstm_models.core.scratch_fast.layer import LSTMLayerFunction
 from tests.helpers import DEVICES, GRADCHECK_CASES, gradcheck_scratch_fast
+
+pytestmark = pytest.mark.usefixtures("cpu_loops")
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("case", GRADCHECK_CASES, ids=str)

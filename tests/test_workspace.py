@@ -2,29 +2,28 @@
 
 The dangerous cases are the ones where a saved buffer would be reused while a graph still needs it: two forward
 graphs alive at once, and a graph kept with ``retain_graph=True`` while another forward runs. Each is compared
-with nn.LSTM's gradients in float64, once with the workspace pooling every buffer, and once at its default size
-threshold, below which whole plans of buffers are kept instead (lstm_models/core/scratch_fast/step_plans.py, tests in
-test_step_plans.py).
+with nn.LSTM's gradients in float64, with the workspace pooling every buffer, on both of scratch_fast's CPU paths
+(the compiled loops and the plain ones: the ``cpu_loops`` fixture).
 """
+
+import threading
 
 import pytest
 import torch
 
 from lstm_models import build_lstm
-from lstm_models.core.scratch_fast import step_plans, workspace
+from lstm_models.core.scratch_fast import workspace
 from tests.helpers import small_pair, small_sequences
 
-DEFAULT_MIN_POOLED_BYTES = workspace.MIN_POOLED_BYTES
+pytestmark = pytest.mark.usefixtures("cpu_loops")
 
 
 @pytest.fixture(autouse=True)
 def empty_pool(monkeypatch):
     monkeypatch.setattr(workspace, "MIN_POOLED_BYTES", 0)  # pool even the small buffers of these cases
     workspace.clear()
-    step_plans.clear()
     yield
     workspace.clear()
-    step_plans.clear()
 
 
 def _weight_grads(module) -> dict[str, torch.Tensor]:
@@ -60,13 +59,10 @@ def _a_retained_graph_survives_a_later_forward(module, first, second):
     kept.square().sum().backward()
 
 
-@pytest.mark.parametrize("pool", ("workspace", "step_plans"))
 @pytest.mark.parametrize("scenario", (_two_graphs_alive_at_once, _backwards_in_the_reverse_order_of_their_forwards,
                                       _a_retained_graph_survives_a_later_forward),
                          ids=lambda scenario: scenario.__name__.strip("_"))
-def test_graphs_that_overlap_keep_their_own_saved_buffers(scenario, pool, monkeypatch):
-    if pool == "step_plans":  # these sizes then take plans, not the workspace's buffers (test_step_plans checks it)
-        monkeypatch.setattr(workspace, "MIN_POOLED_BYTES", DEFAULT_MIN_POOLED_BYTES)
+def test_graphs_that_overlap_keep_their_own_saved_buffers(scenario):
     native, fast = small_pair()
     first, second = small_sequences(2)
     for module in (native, fast):
@@ -78,7 +74,7 @@ def test_saved_buffers_return_to_the_pool_only_when_the_graph_is_freed():
     _, fast = small_pair()
     (x,) = small_sequences(1)
     output, _ = fast(x.requires_grad_())
-    during_forward_graph = workspace.pooled_bytes()  # only the input projections, given back after each loop
+    during_forward_graph = workspace.pooled_bytes()  # only what the forward gave back after its loops
     output.sum().backward()
     after_backward = workspace.pooled_bytes()
     assert after_backward > during_forward_graph  # the saved factors came back once backward freed the graph
@@ -167,3 +163,40 @@ def test_clear_hands_every_kept_buffer_back():
     assert workspace.pooled_bytes() > 0
     workspace.clear()
     assert workspace.pooled_bytes() == 0
+
+
+def test_what_a_call_returns_is_not_overwritten_by_the_next_call():
+    native, fast = small_pair()
+    first, second = small_sequences(2)
+    ones = torch.ones(2, 2, 4, dtype=torch.float64)
+    with torch.no_grad():
+        kept = fast(first, (ones, ones))
+        fast(second)  # takes the same buffers: without a backward they are back in the pool at once
+        want = native(first, (ones, ones))
+    torch.testing.assert_close(kept[0], want[0])
+    torch.testing.assert_close(kept[1], want[1])  # (h_n, c_n)
+
+
+def test_threads_training_at_once_each_get_nn_lstm_gradients():
+    native, fast = small_pair()
+    inputs = small_sequences(8)
+    want = []
+    for x in inputs:
+        x = x.clone().requires_grad_()
+        native(x)[0].square().sum().backward()
+        want.append(x.grad)
+    got = [None] * len(inputs)
+
+    def train(index):
+        for _ in range(20):  # many rounds, so that the threads' calls interleave
+            x = inputs[index].clone().requires_grad_()
+            fast(x)[0].square().sum().backward()
+        got[index] = x.grad
+
+    threads = [threading.Thread(target=train, args=(index,)) for index in range(len(inputs))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for index, (got_grad, want_grad) in enumerate(zip(got, want)):
+        torch.testing.assert_close(got_grad, want_grad, msg=f"thread {index}")

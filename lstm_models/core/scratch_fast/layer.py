@@ -1,6 +1,12 @@
-"""``scratch_fast``: the same LSTM as ``scratch``, engineered for speed in plain PyTorch.
+"""``scratch_fast``: the same LSTM as ``scratch``, engineered for speed.
 
-Forward, per layer:
+On CPU, in float32 and float64, each layer's time loops run as compiled code (``fused_steps``, ``fused_layer``):
+per step the recurrent product on PyTorch's BLAS and one fused pass over the step's element-wise work. This module
+holds the autograd function that dispatches to them, the gradients after the loop that both paths share, and the
+plain PyTorch loops, which run where the compiled ones cannot (no compiler, a failed build, other dtypes, while
+tracing) and on CUDA. The plain loops, per layer:
+
+Forward:
 - the input projection of all time steps is one matrix product before the loop: ``x_proj = x @ W_ih^T + b``;
 - inside the loop only the recurrent product remains, written with ``out=`` into preallocated buffers, so a
   step allocates nothing: one product and six element-wise kernels, plus five more when a backward will
@@ -22,10 +28,7 @@ step on Linux. Saved buffers go back to the pool only when autograd frees them. 
 memory advised for huge pages (``huge_pages``): the loops stream through them (design note, "Memory").
 
 Per-step views (x_proj[:, t], hiddens[t], ...) are made with the buffers, by one ``unbind`` each: at small sizes
-the Python cost of slicing inside the loop is larger than the arithmetic. Below the workspace's size, where making
-the buffers and their views costs as much as a short loop, a call's whole set of buffers and views is kept
-between calls instead (``SmallCallPlan``, pooled by ``step_plans``); its outputs are copied out of it.
-docs/scratch_fast.md has the measurements.
+the Python cost of slicing inside the loop is larger than the arithmetic. docs/scratch_fast.md has the measurements.
 
 On CUDA each time loop is, from the second call of a shape on, a CUDA graph replayed on static buffers
 (``loop_graphs``): eagerly the host's cost of launching a step's small kernels, not the GPU, sets the pace there.
@@ -44,13 +47,10 @@ dz_g = dc_t i (1-g²);  dz_o = dh_t tanh(c_t) o(1-o);  dh_{t-1} = dz W_hh;  dc_{
 
 from __future__ import annotations
 
-import threading
-import weakref
-
 import torch
 from torch.autograd.function import once_differentiable
 
-from . import backward_factors, fused_cell_forward, loop_graphs, step_plans, workspace
+from . import backward_factors, fused_cell_forward, fused_layer, fused_steps, loop_graphs, workspace
 from .backward_factors import CELL, FORGET, IN, OUT  # nn.LSTM's gate order, kept throughout
 from ..contract import LSTMParameters
 from .tracing import tracing
@@ -81,13 +81,13 @@ def _gate_constants(like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 class ForwardBuffers:
     """Everything the forward's time loop reads and writes, with its per-step views. Per call when the loop runs
-    eagerly (the large ones from the workspace pool), kept between calls in a ``SmallCallPlan`` at small sizes, or
-    static, made once for a loop that ``loop_graphs`` captures and replays."""
+    eagerly (the large ones from the workspace pool), or static, made once for a loop that ``loop_graphs`` captures
+    and replays."""
 
     __slots__ = ("x_proj", "w_hh_t", "hiddens", "companion_sets", "companion_views", "gates", "minus_one",
                  "dz_factors", "dc_from_dh", "forget", "sig_grad",
                  # per-step views, made with the buffers: at small sizes slicing inside the loop costs more than the
-                 # arithmetic, and making the views costs as much as a short loop (so a plan keeps them: step_plans)
+                 # arithmetic
                  "x_proj_steps", "hidden_steps", "hidden_steps_per_gate", "gate_views", "factor_steps",
                  "cell_factor_steps", "dc_from_dh_steps", "forget_steps")
 
@@ -231,17 +231,15 @@ def factors_after_loop(buffers: GraphForwardBuffers, like: torch.Tensor):
 
 
 def layer_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, needs_grad: bool):
-    """One layer's forward: x (T, B, I), h0/c0 (B, H), biases (4H,) or None -> output (T, B, H), h_n (B, H),
-    c_n (B, H), what the backward needs (None unless ``needs_grad``), and the ``SmallCallPlan`` whose backward
-    buffers the backward should use (None: it makes its own)."""
+    """One layer's forward on the plain loops: x (T, B, I), h0/c0 (B, H), biases (4H,) or None -> output (T, B, H),
+    h_n (B, H), c_n (B, H), and what the backward needs (None unless ``needs_grad``)."""
     if fused_cell_forward.used_for(x):  # CUDA: each step's cell in one kernel of PyTorch's own
-        return (*fused_cell_forward.layer_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, needs_grad),
-                None)
+        return fused_cell_forward.layer_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, needs_grad)
     seq_len, batch, input_size = x.shape
     hidden = h0.shape[1]
     g_doubler, minus_one = _gate_constants(x)
     # On CUDA, after the first call of a shape, the loop is a captured graph on static buffers (loop_graphs).
-    static = plan = None
+    static = None
     if loop_graphs.may_replay(x):
         if needs_grad:
             allocate, run = (lambda: GraphForwardBuffers(x, seq_len, batch, hidden)), forward_steps_keeping_states
@@ -257,19 +255,12 @@ def layer_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, needs_grad:
             forward_steps_keeping_states(buffers)
             hiddens, factors = buffers.hiddens, factors_after_loop(buffers, x)
         else:
-            plan = SmallCallPlan.take(x, seq_len, batch, hidden, needs_grad, minus_one)
-            buffers = plan.forward if plan is not None else ForwardBuffers(x, seq_len, batch, hidden, needs_grad,
-                                                                             minus_one)
+            buffers = ForwardBuffers(x, seq_len, batch, hidden, needs_grad, minus_one)
             _write_forward_inputs(buffers, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, g_doubler)
             forward_steps(buffers)
-            if plan is None:
-                workspace.give_back(buffers.x_proj)
-                hiddens, factors = buffers.hiddens, buffers.saved_factors()
-            else:  # copied out, as from a replayed loop: what the caller gets is never the plan's memory
-                hiddens = buffers.hiddens.clone()
+            workspace.give_back(buffers.x_proj)
+            hiddens, factors = buffers.hiddens, buffers.saved_factors()
         final_cell = buffers.final_cell().clone()
-        if plan is not None:
-            factors = plan.lend_factors()  # after the copies: without a backward the plan is free again
     else:
         # The static buffers serve every call of this shape: one call at a time writes its inputs, replays, copies
         # out what it returns and launches what it saves (threads may share a stream).
@@ -279,8 +270,7 @@ def layer_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, needs_grad:
             hiddens, final_cell = buffers.hiddens.clone(), buffers.final_cell().clone()
             factors = factors_after_loop(buffers, x) if needs_grad else None
     saved = (x, weight_ih, weight_hh, hiddens, *factors) if needs_grad else None
-    plan = plan if needs_grad else None  # without a backward, it is back in the pool already
-    return hiddens[1:], hiddens[seq_len].clone(), final_cell, saved, plan  # (T, B, H), (B, H), (B, H)
+    return hiddens[1:], hiddens[seq_len].clone(), final_cell, saved  # (T, B, H), (B, H), (B, H)
 
 
 def _write_forward_inputs(buffers, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, g_doubler) -> None:
@@ -336,7 +326,7 @@ class BackwardBuffers:
 
     def make_step_views(self) -> None:
         """T views each of the gate gradients and the saved factors: once per call, or once for all calls of a
-        plan (``SmallCallPlan``) or of a captured loop."""
+        captured loop."""
         grad_gates_major = self.grad_gates.transpose(1, 2)  # (T, 4, B, H)
         self.grad_dc_gate_steps = grad_gates_major[:, :OUT].unbind(0)  # dz_i, dz_f, dz_g
         self.grad_out_gate_steps = grad_gates_major[:, OUT].unbind(0)  # dz_o
@@ -358,49 +348,6 @@ class BackwardBuffers:
         buffers.grad_output = like.new_zeros(seq_len, batch, hidden) if has_grad_output else None
         buffers.dh, buffers.dc, buffers.dh_before = like.new_zeros(3, batch, hidden).unbind(0)
         return buffers
-
-
-class SmallCallPlan:
-    """A layer call's buffers and their per-step views at a small shape, kept in ``step_plans`` between calls: a
-    ``ForwardBuffers`` and, when a backward follows, the ``BackwardBuffers`` over its saved factors, with the gate
-    gradients in the memory of the input projection (which only the forward's loop reads). At the tutorial's sizes
-    making these costs as much as the loops that use them (design note, "Memory")."""
-
-    __slots__ = ("key", "forward", "backward", "backward_lock", "__weakref__")
-
-    def __init__(self, key, like, seq_len, batch, hidden, needs_grad, minus_one):
-        self.key = key
-        self.forward = ForwardBuffers(like, seq_len, batch, hidden, needs_grad, minus_one)
-        self.backward = self.backward_lock = None
-        if needs_grad:
-            backward = self.backward = BackwardBuffers()
-            backward.dz_factors, backward.dc_from_dh, backward.forget = self.forward.saved_factors()
-            backward.grad_gates = self.forward.x_proj.view(seq_len, batch, 4, hidden)
-            backward.make_step_views()
-            # Two backwards through one retained graph may run at once on two threads; they take turns here.
-            self.backward_lock = threading.Lock()
-
-    @classmethod
-    def take(cls, like, seq_len, batch, hidden, needs_grad, minus_one):
-        """A plan for this call from the pool, or None where the call is too large for one (or not on CPU, or
-        traced, or under inference mode: ``step_plans.wanted``)."""
-        # Its largest buffers: the input projection (and the factors, and the gate gradients), and the recurrent
-        # weights' copy, which a short sequence of a wide layer makes the largest.
-        if not step_plans.wanted(max(4 * seq_len * batch * hidden, 4 * hidden * hidden), like):
-            return None
-        key = (seq_len, batch, hidden, needs_grad, like.dtype)
-        return step_plans.take(key, lambda: cls(key, like, seq_len, batch, hidden, needs_grad, minus_one))
-
-    def lend_factors(self):
-        """Once the call has copied out what it returns: without a backward, None, and the plan is back in the pool;
-        with one, the saved factors for autograd to hold, the plan returning to the pool when autograd frees them."""
-        if self.backward is None:
-            step_plans.give_back(self.key, self)
-            return None
-        dz_factors, dc_from_dh, forget = self.forward.saved_factors()
-        forget = forget.view_as(forget)  # an object of its own, that only autograd will hold
-        step_plans.give_back_when_freed(forget, self.key, self)
-        return dz_factors, dc_from_dh, forget
 
 
 def backward_steps(buffers: BackwardBuffers) -> None:
@@ -432,21 +379,26 @@ def backward_steps(buffers: BackwardBuffers) -> None:
             dc.addcmul_(dh, dc_from_dh_steps[t - 1])  # ... + the path through h_{t-1} = o tanh(c_{t-1})
 
 
+def run_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, needs_grad: bool):
+    """(output, h_n, c_n, saved, fused): one layer's forward on the compiled loops where they run (``fused``),
+    on the plain ones otherwise; ``saved`` is what the matching backward needs (None unless ``needs_grad``)."""
+    if fused_steps.used_for(x):
+        return (*fused_layer.layer_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, needs_grad), True)
+    return (*layer_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, needs_grad), False)
+
+
 class LSTMLayerFunction(torch.autograd.Function):
     """One LSTM layer over a whole sequence, with a hand-written backward."""
 
     @staticmethod
     def forward(ctx, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh):
         """x (T, B, I), h0/c0 (B, H), biases (4H,) or None -> output (T, B, H), h_n (B, H), c_n (B, H)."""
-        output, h_n, c_n, saved, plan = layer_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh,
-                                                      any(ctx.needs_input_grad))
-        # Weakly: the plan lives while what this call saved lives (its return to the pool waits for that), which is
-        # whenever the backward can run; held here, it would outlive its turn, kept by the graph after it is reused.
-        ctx.plan = weakref.ref(plan) if plan is not None else None
+        output, h_n, c_n, saved, ctx.fused = run_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh,
+                                                         any(ctx.needs_input_grad))
         ctx.set_materialize_grads(False)  # unused outputs send None, not tensors of zeros that the loop would add
         if saved is not None:
             ctx.save_for_backward(*saved)
-            for pooled in saved[4:]:  # dz_factors, dc_from_dh, forget
+            for pooled in saved[4:]:  # the per-step tensors only the backward reads
                 workspace.give_back_when_freed(pooled)
         ctx.has_bias = bias_ih is not None
         return output, h_n, c_n
@@ -454,59 +406,62 @@ class LSTMLayerFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_output, grad_h_n, grad_c_n):
-        x, weight_ih, weight_hh, hiddens, dz_factors, dc_from_dh, forget = ctx.saved_tensors
-        seq_len, batch, input_size = x.shape
-        hidden = weight_hh.shape[1]
-        dh, dc = _last_step_gradients(grad_output, grad_h_n, grad_c_n, dc_from_dh[-1], x, batch, hidden)
-        # On CUDA, after the first call of a shape, the loop is a captured graph on static buffers (loop_graphs).
-        static = loop_graphs.loop_for(
-            "backward", x, (seq_len, batch, hidden, grad_output is not None),
-            lambda: BackwardBuffers.static(x, seq_len, batch, hidden, grad_output is not None), backward_steps,
-        ) if loop_graphs.may_replay(x) else None
-        plan = ctx.plan() if ctx.plan is not None else None  # alive: the saved tensors above hold it
-        if static is None and plan is not None:
-            with plan.backward_lock:  # the plan's buffers over the saved factors, views made once
-                gradients, dh, dc = _backward_eagerly(ctx, plan.backward, x, weight_ih, weight_hh, hiddens,
-                                                      grad_output, dh, dc)
-        elif static is None:
-            buffers = BackwardBuffers()
-            buffers.dz_factors, buffers.dc_from_dh, buffers.forget = dz_factors, dc_from_dh, forget
-            # dz of every step, filled backwards, gate-minor (T, B, 4, H) so that one step's dz is a (B, 4H) matrix
-            # and dh_{t-1} = dz W_hh is a single call (four gates' products in one bmm ran faster alone, but the
-            # additions they need cost the tutorial's sizes more: design note, "The backward").
-            buffers.grad_gates = workspace.take((seq_len, batch, 4, hidden), x)  # given back at the end
-            gradients, dh, dc = _backward_eagerly(ctx, buffers, x, weight_ih, weight_hh, hiddens, grad_output, dh,
-                                                  dc)
-            workspace.give_back(buffers.grad_gates)
+        if ctx.fused:
+            saved = ctx.saved_tensors
+            x, weight_ih, hiddens = saved[0], saved[1], saved[3]
+            grad_gates, dh, dc = fused_layer.layer_backward(saved, grad_output, grad_h_n, grad_c_n)
+            gradients = _gradients_after_loop(ctx, grad_gates, x, weight_ih, hiddens)
+            workspace.give_back(grad_gates)
         else:
-            # One call at a time: copy in, replay, and launch everything that reads the static buffers.
-            with static as buffers:
-                buffers.dz_factors.copy_(dz_factors)
-                buffers.dc_from_dh.copy_(dc_from_dh)
-                buffers.forget.copy_(forget)
-                buffers.weight_hh.copy_(weight_hh)
-                if grad_output is not None:
-                    buffers.grad_output.copy_(grad_output)
-                buffers.dh.copy_(dh)
-                buffers.dc.copy_(dc)
-                static.replay()
-                dh, dc = buffers.dh_before.clone(), buffers.dc.clone()
-                gradients = _gradients_after_loop(ctx, buffers.grad_gates, x, weight_ih, hiddens)
+            gradients, dh, dc = _plain_backward(ctx, grad_output, grad_h_n, grad_c_n)
         grad_x, grad_weight_ih, grad_weight_hh, grad_bias_ih, grad_bias_hh = gradients
         return grad_x, dh, dc, grad_weight_ih, grad_weight_hh, grad_bias_ih, grad_bias_hh
 
 
+def _plain_backward(ctx, grad_output, grad_h_n, grad_c_n):
+    """The backward of ``layer_forward``: (the gradients of ``_gradients_after_loop``, dh_0, dc_0)."""
+    x, weight_ih, weight_hh, hiddens, dz_factors, dc_from_dh, forget = ctx.saved_tensors
+    seq_len, batch, input_size = x.shape
+    hidden = weight_hh.shape[1]
+    dh, dc = _last_step_gradients(grad_output, grad_h_n, grad_c_n, dc_from_dh[-1], x, batch, hidden)
+    # On CUDA, after the first call of a shape, the loop is a captured graph on static buffers (loop_graphs).
+    static = loop_graphs.loop_for(
+        "backward", x, (seq_len, batch, hidden, grad_output is not None),
+        lambda: BackwardBuffers.static(x, seq_len, batch, hidden, grad_output is not None), backward_steps,
+    ) if loop_graphs.may_replay(x) else None
+    if static is None:
+        buffers = BackwardBuffers()
+        buffers.dz_factors, buffers.dc_from_dh, buffers.forget = dz_factors, dc_from_dh, forget
+        # dz of every step, filled backwards, gate-minor (T, B, 4, H) so that one step's dz is a (B, 4H) matrix
+        # and dh_{t-1} = dz W_hh is a single call (four gates' products in one bmm ran faster alone, but the
+        # additions they need cost the tutorial's sizes more: design note, "The backward").
+        buffers.grad_gates = workspace.take((seq_len, batch, 4, hidden), x)  # given back at the end
+        gradients, dh, dc = _backward_eagerly(ctx, buffers, x, weight_ih, weight_hh, hiddens, grad_output, dh, dc)
+        workspace.give_back(buffers.grad_gates)
+        return gradients, dh, dc
+    # One call at a time: copy in, replay, and launch everything that reads the static buffers.
+    with static as buffers:
+        buffers.dz_factors.copy_(dz_factors)
+        buffers.dc_from_dh.copy_(dc_from_dh)
+        buffers.forget.copy_(forget)
+        buffers.weight_hh.copy_(weight_hh)
+        if grad_output is not None:
+            buffers.grad_output.copy_(grad_output)
+        buffers.dh.copy_(dh)
+        buffers.dc.copy_(dc)
+        static.replay()
+        dh, dc = buffers.dh_before.clone(), buffers.dc.clone()
+        return _gradients_after_loop(ctx, buffers.grad_gates, x, weight_ih, hiddens), dh, dc
+
+
 def _backward_eagerly(ctx, buffers, x, weight_ih, weight_hh, hiddens, grad_output, dh, dc):
     """The backward's loop on ``buffers`` (saved factors and gate gradients set), then the products after it:
-    (the gradients of ``_gradients_after_loop``, dh_0, dc_0). The call's own tensors are set for the loop and
-    dropped after it, so that a plan's buffers, kept in the pool, hold none of them."""
+    (the gradients of ``_gradients_after_loop``, dh_0, dc_0)."""
     buffers.weight_hh, buffers.grad_output, buffers.dh, buffers.dc = weight_hh, grad_output, dh, dc
     buffers.dh_before = x.new_empty(dh.shape)  # dh_{t-1}, written by the step's product
     backward_steps(buffers)
     gradients = _gradients_after_loop(ctx, buffers.grad_gates, x, weight_ih, hiddens)
-    dh_0, dc_0 = buffers.dh_before, buffers.dc
-    buffers.weight_hh = buffers.grad_output = buffers.dh = buffers.dc = buffers.dh_before = None
-    return gradients, dh_0, dc_0
+    return gradients, buffers.dh_before, buffers.dc
 
 
 def _gradients_after_loop(ctx, grad_gates, x, weight_ih, hiddens):
@@ -547,5 +502,5 @@ class ScratchFastLSTM(LSTMParameters):
         if needs_autograd(args):
             return LSTMLayerFunction.apply(*args)  # (T, B, H), (B, H), (B, H)
         with torch.no_grad():  # inference and export: the same arithmetic without autograd's bookkeeping
-            output, h_n, c_n, _, _ = layer_forward(*args, needs_grad=False)  # the out= kernels refuse autograd
+            output, h_n, c_n, _, _ = run_forward(*args, needs_grad=False)  # the out= kernels refuse autograd
         return output, h_n, c_n
