@@ -10,7 +10,7 @@ import torch
 
 
 from lstm_models import IMPLEMENTATIONS, SpecError, UnknownNamesError, label_of, select_names, select_specs
-from lstm_models.core.scratch_fast import huge_pages
+from lstm_models.core.scratch_fast import fused_steps, huge_pages
 from lstm_models.source import source_commit
 
 from lstm_models.benchmarking.grid import DEVICES, PASSES, SHAPES, Shape, fits
@@ -74,6 +74,7 @@ def pytest_benchmark_update_machine_info(config, machine_info):
     machine_info["profile"] = config.getoption("lstm_profile")
     machine_info["profile_settings"] = settings_here()
     machine_info["huge_pages"] = huge_pages.settings()
+    machine_info["scratch_fast_loops"] = fused_steps.path()  # "fused", or "plain" where the build failed
     machine_info["torch_version"] = torch.__version__
     machine_info["torch_threads"] = torch.get_num_threads()
     machine_info["command"] = " ".join(["pytest", *config.invocation_params.args])

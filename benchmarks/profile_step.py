@@ -23,8 +23,10 @@ from torch.profiler import ProfilerActivity, profile
 from benchmarks.cli_options import add_selection_options, apply_selection, checked_or_refused
 from benchmarks.timing import Passes
 
-MATRIX_PRODUCTS = frozenset({"aten::mm", "aten::bmm", "aten::addmm", "aten::baddbmm", "aten::addbmm",
-                             "aten::matmul"})
+MATRIX_PRODUCTS = frozenset({"aten::mm", "aten::bmm", "aten::addmm", "aten::addmm_", "aten::baddbmm",
+                             "aten::addbmm", "aten::matmul",
+                             # scratch_fast's compiled loops name each step's product (csrc/fused_steps.cpp)
+                             "lstm_bench_fused::step_product"})
 # Operators that run a whole fused RNN: their time includes products and element-wise work alike.
 FUSED_RNN = frozenset({"aten::mkldnn_rnn_layer", "aten::mkldnn_rnn_layer_backward", "aten::_cudnn_rnn",
                        "aten::_cudnn_rnn_backward"})

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from lstm_models.core.scratch_fast import huge_pages
+from lstm_models.core.scratch_fast import fused_steps, huge_pages
 from lstm_models.source import source_commit
 
 from .orphans import process_tags
@@ -42,7 +42,11 @@ def environment_tags(device: str = "cpu") -> dict[str, str]:
         "lstm_bench.git_commit": str(source_commit()["id"]),
         # Timings at `medium` and up move with huge pages (docs/scratch_fast.md, "Process settings").
         **{f"lstm_bench.huge_pages.{who}": value for who, value in huge_pages.settings().items()},
+        # scratch_fast's CPU loops: "fused" (compiled) or "plain", where the build failed or was turned off.
+        "lstm_bench.scratch_fast_loops": fused_steps.path(),
     }
+    if fused_steps.problem():
+        tags["lstm_bench.scratch_fast_loops_problem"] = fused_steps.problem()
     if device.startswith("cuda") and torch.cuda.is_available():
         tags["lstm_bench.gpu_model"] = torch.cuda.get_device_name(0)
         tags["lstm_bench.cuda_version"] = str(torch.version.cuda)

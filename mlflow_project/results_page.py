@@ -42,7 +42,8 @@ def stamp(paths: list[Path], command: str) -> list[str]:
         settings = ", ".join(f"{name}={value or '(unset)'}" for name, value in machine.get("profile_settings", {}).items())
         lines.append(f"- profile **{machine.get('profile', 'default')}** ({settings}): `{machine.get('command', '?')}` "
                      f"on {machine.get('node', '?')}, {cpu}, {machine.get('torch_threads', '?')} threads, torch "
-                     f"{machine.get('torch_version', '?')}, commit `{commit.get('id', 'unknown')[:12]}`{dirty}, "
+                     f"{machine.get('torch_version', '?')}, scratch_fast loops "
+                     f"{machine.get('scratch_fast_loops', 'plain')}, commit `{commit.get('id', 'unknown')[:12]}`{dirty}, "
                      f"{results.get('datetime', '?')}")
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return [f"Generated {when} by `{command}` from these benchmark sessions:", "", *lines]

@@ -50,6 +50,7 @@ def test_benchmark_run_logs_both_profiles_metrics_artifacts_and_machine(tmp_path
     assert tags["lstm_bench.torch_threads"] == "1" and tags["lstm_bench.cpu_model"]
     assert tags["lstm_bench.role"] == "benchmark" and tags["lstm_bench.torch_version"]
     assert tags["lstm_bench.huge_pages.workspace"] in ("on", "off") and tags["lstm_bench.huge_pages.kernel"]
+    assert tags["lstm_bench.scratch_fast_loops"] == "fused"  # the compiled loops built here and ran
     names = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id, "benchmark")}
     assert names >= {"benchmark/results_default.json", "benchmark/results_tuned.json", "benchmark/results.csv",
                      "benchmark/results.md", "benchmark/times_default_cpu.png", "benchmark/ratios_cpu.png"}

@@ -9,7 +9,7 @@ factors on any machine, and a CUDA test checks the emulation against the kernel.
 import pytest
 import torch
 
-from lstm_models.core.scratch_fast import fused_cell_forward, loop_graphs
+from lstm_models.core.scratch_fast import fused_cell_forward, fused_steps, loop_graphs
 from lstm_models.core.scratch_fast.tracing import tracing
 from lstm_models.core.factory import lstm_inputs
 from lstm_models.core.parity import PARITY_CASES, build_like_native, compare_with_native, fits
@@ -20,8 +20,9 @@ from tests.helpers import (DEVICES, TWO_LAYERS, assert_same_results, cell_in_pla
 @pytest.fixture
 def fused(monkeypatch):
     """The fused path on, on CPU too (the cell in plain operations); the in-layer graphs off unless a test turns
-    them on."""
+    them on; on CPU the plain loops, which CUDA runs, instead of the compiled CPU ones."""
     monkeypatch.setattr(fused_cell_forward, "_enabled", True)
+    fused_steps.set_enabled(False)
     kernel = fused_cell_forward.cell_step
 
     def cell_step(input_gates, hidden_gates, cell):
@@ -32,6 +33,7 @@ def fused(monkeypatch):
     was_enabled = loop_graphs.enabled()
     loop_graphs.set_enabled(False)
     yield
+    fused_steps.set_enabled(True)
     loop_graphs.set_enabled(was_enabled)
     loop_graphs.clear()
 

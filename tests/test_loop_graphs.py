@@ -15,7 +15,7 @@ import torch
 
 from benchmarks.cuda_graph_step import warm_up_on_side_stream
 from lstm_models import build_lstm
-from lstm_models.core.scratch_fast import loop_graphs
+from lstm_models.core.scratch_fast import fused_steps, loop_graphs
 from lstm_models.core.factory import lstm_inputs
 from lstm_models.core.parity import PARITY_CASES, ParityCase, build_like_native, run_case
 from tests.helpers import (DEVICES, FLOAT64_TOLERANCE, TWO_LAYERS, assert_same_results, float64_sequence,
@@ -25,12 +25,15 @@ from tests.helpers import (DEVICES, FLOAT64_TOLERANCE, TWO_LAYERS, assert_same_r
 
 @pytest.fixture
 def replaying(monkeypatch):
-    """Replaying on, on CPU too, from an empty cache; everything as before afterwards."""
+    """Replaying on, on CPU too, from an empty cache, with the plain loops (the ones CUDA runs) instead of the
+    compiled CPU ones; everything as before afterwards."""
     monkeypatch.setattr(loop_graphs, "may_replay", lambda like: loop_graphs.enabled())
     was_enabled = loop_graphs.enabled()
     loop_graphs.set_enabled(True)
     loop_graphs.clear()
+    fused_steps.set_enabled(False)
     yield
+    fused_steps.set_enabled(True)
     loop_graphs.set_enabled(was_enabled)
     loop_graphs.clear()
 

@@ -40,7 +40,9 @@ _VECTOR_FLAGS = {
 _COMMON_FLAGS = ["-O3", "-ffast-math", "-fopenmp-simd"]
 
 _lock = threading.Lock()
-_state: dict[str, object] = {}  # "ops" once loaded, or "problem": why not
+# Decided once per process: "ops", or "problem" (why not). Operators register once per process, and loading a
+# rebuilt library beside the first would abort it.
+_loaded: dict[str, object] = {}
 _enabled = os.environ.get("LSTM_BENCH_FUSED_STEPS", "1") != "0"
 
 
@@ -48,9 +50,7 @@ def set_enabled(enabled: bool) -> None:
     """Turn the fused loops on or off for the whole process (on unless ``LSTM_BENCH_FUSED_STEPS=0``), which lets one
     checkout time and test both paths."""
     global _enabled
-    with _lock:
-        _enabled = enabled
-        _state.clear()  # decided again on the next call
+    _enabled = enabled
 
 
 def _build_name(capability: str) -> str:
@@ -81,29 +81,28 @@ def _put_ninja_on_path() -> None:
 
 
 def ops():
-    """The compiled operators, or None where the plain path must run (the first such call warns, once)."""
-    if "ops" in _state:
-        return _state["ops"]
-    if "problem" in _state:
+    """The compiled operators, or None where the plain loops must run: turned off, or the build failed (the first
+    such call warns, once per process)."""
+    if not _enabled:
         return None
-    with _lock:
-        if "ops" not in _state and "problem" not in _state:
-            if not _enabled:
-                _state["problem"] = "turned off by LSTM_BENCH_FUSED_STEPS=0"
-            else:
+    if not _loaded:
+        with _lock:
+            if not _loaded:
                 try:
-                    _state["ops"] = _load()
+                    _loaded["ops"] = _load()
                 except Exception as error:  # no compiler, a failed build, a missing header: all end the same way
-                    _state["problem"] = f"{type(error).__name__}: {str(error).strip().splitlines()[-1][:300]}"
-                    warnings.warn(f"scratch_fast: the fused C++ time loops are unavailable ({_state['problem']}); "
+                    _loaded["problem"] = f"{type(error).__name__}: {str(error).strip().splitlines()[-1][:300]}"
+                    warnings.warn(f"scratch_fast: the fused C++ time loops are unavailable ({_loaded['problem']}); "
                                   "running the plain PyTorch loops instead", RuntimeWarning, stacklevel=2)
-    return _state.get("ops")
+    return _loaded.get("ops")
 
 
 def problem() -> str | None:
     """Why the fused loops do not run here (loading them first, if not yet tried); None when they do."""
+    if not _enabled:
+        return "turned off (LSTM_BENCH_FUSED_STEPS=0 or fused_steps.set_enabled(False))"
     ops()
-    return _state.get("problem")
+    return _loaded.get("problem")
 
 
 def path() -> str:
