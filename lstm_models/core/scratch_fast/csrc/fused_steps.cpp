@@ -44,43 +44,45 @@ template <typename T>
 inline T sigmoid(T z) { return T(1) / (T(1) + std::exp(-z)); }
 
 // One step's product, out (B, N) = beta * out + a (B, K) · W, where W is ``weight`` (rows N, K) transposed when
-// ``transposed``, or ``weight`` (K, N) as it is. The weight is packed once, at construction, where MKL can.
+// ``transposed``, or ``weight`` (K, N) as it is. The weight is packed once, at construction, where MKL can. Steps are
+// addressed by pointer, not by indexing tensors: a tensor index is a dispatched operator call, a dozen per step.
 template <typename T>
 class StepProduct {
  public:
   StepProduct(const at::Tensor& weight, bool transposed, int64_t batch)
-      : weight_(transposed ? weight.t() : weight), batch_(batch) {
+      : weight_(transposed ? weight.t() : weight), batch_(batch), n_(weight_.size(1)), k_(weight_.size(0)) {
 #if AT_MKL_ENABLED()
     if constexpr (std::is_same_v<T, float>) {
-      const int n = weight_.size(1), k = weight_.size(0);
-      packed_.reset(new float[cblas_sgemm_pack_get_size(kBMatrix, batch, n, k) / sizeof(float) + 1]);
-      cblas_sgemm_pack(kRowMajor, kBMatrix, transposed ? kTrans : kNoTrans, batch, n, k, 1.0f,
+      packed_.reset(new float[cblas_sgemm_pack_get_size(kBMatrix, batch, n_, k_) / sizeof(float) + 1]);
+      cblas_sgemm_pack(kRowMajor, kBMatrix, transposed ? kTrans : kNoTrans, batch, n_, k_, 1.0f,
                        weight.data_ptr<float>(), weight.size(1), packed_.get());
     }
 #endif
   }
 
-  void operator()(const at::Tensor& a, at::Tensor& out, bool accumulate) const {
+  void operator()(const T* a, T* out, bool accumulate) const {
     // Named for the profiler (benchmarks/profile_step.py), which otherwise counts it in the loop's own time.
     RECORD_FUNCTION("lstm_bench_fused::step_product", std::vector<c10::IValue>());
 #if AT_MKL_ENABLED()
     if constexpr (std::is_same_v<T, float>) {
-      const int n = weight_.size(1), k = weight_.size(0);
-      cblas_sgemm_compute(kRowMajor, kNoTrans, kPacked, batch_, n, k, a.data_ptr<float>(), k, packed_.get(), n,
-                          accumulate ? 1.0f : 0.0f, out.data_ptr<float>(), n);
+      cblas_sgemm_compute(kRowMajor, kNoTrans, kPacked, batch_, n_, k_, a, k_, packed_.get(), n_,
+                          accumulate ? 1.0f : 0.0f, out, n_);
       return;
     }
 #endif
+    const auto options = weight_.options();
+    const at::Tensor a_tensor = at::from_blob(const_cast<T*>(a), {batch_, k_}, options);
+    at::Tensor out_tensor = at::from_blob(out, {batch_, n_}, options);
     if (accumulate) {
-      out.addmm_(a, weight_);
+      out_tensor.addmm_(a_tensor, weight_);
     } else {
-      at::mm_out(out, a, weight_);
+      at::mm_out(out_tensor, a_tensor, weight_);
     }
   }
 
  private:
   at::Tensor weight_;
-  int64_t batch_;
+  int64_t batch_, n_, k_;
   std::unique_ptr<float[]> packed_;
 };
 
@@ -160,15 +162,19 @@ void forward_steps(at::Tensor gates, const at::Tensor& bias, const at::Tensor& w
   check_cpu("forward_steps", gates, bias, weight_hh, hiddens, cells);
   const int64_t seq_len = gates.size(0), batch = gates.size(1), width = hiddens.size(2);
   const bool keep_tanh = tanh_cells.has_value() && tanh_cells->defined();
+  if (keep_tanh) check_cpu("forward_steps", *tanh_cells);
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "forward_steps", [&] {
     const StepProduct<scalar_t> recurrent(weight_hh, /*transposed=*/true, batch);  // h W_hh^T
+    const int64_t gate_step = batch * 4 * width, state_step = batch * width;
+    scalar_t* z = gates.data_ptr<scalar_t>();
+    scalar_t* h = hiddens.data_ptr<scalar_t>();
+    scalar_t* c = cells.data_ptr<scalar_t>();
+    scalar_t* tc = keep_tanh ? tanh_cells->data_ptr<scalar_t>() : nullptr;
     for (int64_t t = 0; t < seq_len; ++t) {
-      at::Tensor step = gates[t];
-      recurrent(hiddens[t], step, /*accumulate=*/true);
-      cell_forward<scalar_t>(step.data_ptr<scalar_t>(), bias.data_ptr<scalar_t>(), cells[t].data_ptr<scalar_t>(),
-                             cells[t + 1].data_ptr<scalar_t>(),
-                             keep_tanh ? (*tanh_cells)[t].data_ptr<scalar_t>() : nullptr,
-                             hiddens[t + 1].data_ptr<scalar_t>(), batch, width);
+      scalar_t* z_t = z + t * gate_step;
+      recurrent(h + t * state_step, z_t, /*accumulate=*/true);
+      cell_forward<scalar_t>(z_t, bias.data_ptr<scalar_t>(), c + t * state_step, c + (t + 1) * state_step,
+                             tc ? tc + t * state_step : nullptr, h + (t + 1) * state_step, batch, width);
     }
   });
 }
@@ -185,14 +191,19 @@ void backward_steps(const at::Tensor& gates, const at::Tensor& cells, const at::
   at::Tensor dh_step = dh.clone();  // the loop's own: the caller's dh receives dh_0 at the end
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "backward_steps", [&] {
     const StepProduct<scalar_t> recurrent(weight_hh, /*transposed=*/false, batch);  // dz W_hh
+    const int64_t gate_step = batch * 4 * width, state_step = batch * width;
+    const scalar_t* a = gates.data_ptr<scalar_t>();
+    const scalar_t* c = cells.data_ptr<scalar_t>();
+    const scalar_t* tc = tanh_cells.data_ptr<scalar_t>();
+    const scalar_t* go = has_grad_output ? grad_output->data_ptr<scalar_t>() : nullptr;
+    scalar_t* dz = grad_gates.data_ptr<scalar_t>();
+    scalar_t* dh_loop = dh_step.data_ptr<scalar_t>();
     for (int64_t t = seq_len - 1; t >= 0; --t) {
-      at::Tensor step_grad = grad_gates[t];
-      cell_backward<scalar_t>(gates[t].data_ptr<scalar_t>(), cells[t].data_ptr<scalar_t>(),
-                              tanh_cells[t].data_ptr<scalar_t>(),
-                              has_grad_output ? (*grad_output)[t].data_ptr<scalar_t>() : nullptr,
-                              dh_step.data_ptr<scalar_t>(), dc.data_ptr<scalar_t>(), step_grad.data_ptr<scalar_t>(),
-                              batch, width);
-      recurrent(step_grad, t > 0 ? dh_step : dh, /*accumulate=*/false);
+      scalar_t* dz_t = dz + t * gate_step;
+      cell_backward<scalar_t>(a + t * gate_step, c + t * state_step, tc + t * state_step,
+                              go ? go + t * state_step : nullptr, dh_loop, dc.data_ptr<scalar_t>(), dz_t, batch,
+                              width);
+      recurrent(dz_t, t > 0 ? dh_loop : dh.data_ptr<scalar_t>(), /*accumulate=*/false);
     }
   });
   if (seq_len == 0) dh.copy_(dh_step);
