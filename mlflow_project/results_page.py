@@ -70,8 +70,25 @@ def headline(frame: pd.DataFrame, device: str = "cpu", passes: tuple[str, ...] =
     return pd.DataFrame(rows)
 
 
+def sweep_ratios(frame: pd.DataFrame) -> pd.DataFrame:
+    """The scaling sweeps (shapes no implementation was tuned for; CPU, forward+backward): rows (sweep, value), a
+    column per (implementation, profile), its ratio to native with the interval. Empty without sweeps."""
+    sweeps = frame[frame["sweep"].notna() & (frame["impl"] != "native")] if "sweep" in frame else frame.iloc[0:0]
+    columns = sorted({(impl, profile) for impl, profile in zip(sweeps["impl"], sweeps["profile"])})
+    rows = []
+    for (sweep, value), points in sweeps.groupby(["sweep", "value"], sort=True):
+        cell = points.set_index(["impl", "profile"])
+        row = {"sweep": sweep, "value": value, "shape": points["shape"].iloc[0]}
+        for impl, profile in columns:
+            found = cell.loc[(impl, profile)] if (impl, profile) in cell.index else None
+            row[f"{impl} ({profile})"] = "-" if found is None else ratio_text(
+                found["ratio_to_native"], found["ratio_low"], found["ratio_high"])
+        rows.append(row)
+    return pd.DataFrame(rows).sort_values(["sweep", "value"]).drop(columns="value") if rows else pd.DataFrame()
+
+
 def write_page(paths: list[Path], command: str, docs: Path, readme: Path | None) -> Path:
-    from .benchmark_figures import plot_ratios, plot_times
+    from .benchmark_figures import plot_ratios, plot_scaling, plot_times
 
     frame = load_results(paths)
     if frame.empty:
@@ -96,6 +113,13 @@ def write_page(paths: list[Path], command: str, docs: Path, readme: Path | None)
                       markdown_table(results_table(frame, profile, device)), ""]
             if times is not None:
                 lines += [f"![median times, {profile}](results/{times.name})", ""]
+    sweeps = sweep_ratios(frame)
+    if not sweeps.empty:
+        lines += ["## Shapes not tuned for: the scaling sweeps (cpu, forward_backward), ratios to nn.LSTM", "",
+                  markdown_table(sweeps), ""]
+        scaling = plot_scaling(frame, figures / "scaling.png")
+        if scaling is not None:
+            lines += [f"![times along the sweeps]({'results/' + scaling.name})", ""]
     page = docs / "results.md"
     page.write_text("\n".join(lines))
     if readme is not None and "cpu" in devices:

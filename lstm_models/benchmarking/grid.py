@@ -65,7 +65,7 @@ def rounds_for(shape_name: str, device: str) -> tuple[int, int]:
 # Scaling sweeps (CPU, forward_backward): one size varies, the rest stay fixed.
 SCALING_SEQ_LENS = (16, 32, 64, 128, 256, 512)  # at B=16, I=H=256
 SCALING_HIDDEN_SIZES = (32, 64, 128, 256, 512, 1024)  # at T=32, B=16, I=H
-SCALING_ROUNDS, SCALING_WARMUP_ROUNDS = 3, 1
+SCALING_ROUNDS, SCALING_WARMUP_ROUNDS = 10, 2
 
 
 def scaling_shapes() -> list[tuple[str, int, Shape]]:
