@@ -43,6 +43,11 @@ constexpr int64_t kMinElementsPerTask = 32768;
 template <typename T>
 inline T sigmoid(T z) { return T(1) / (T(1) + std::exp(-z)); }
 
+// tanh z = 2σ(2z) - 1: vectorised, an exp and a division cost less than glibc's vector tanh, and the forward's
+// element-wise pass is the largest part of its time outside the products.
+template <typename T>
+inline T tanh_by_sigmoid(T z) { return T(2) * sigmoid(T(2) * z) - T(1); }
+
 // One step's product, out (B, N) = beta * out + a (B, K) · W, where W is ``weight`` (rows N, K) transposed when
 // ``transposed``, or ``weight`` (K, N) as it is. The weight is packed once, at construction, where MKL can. Steps are
 // addressed by pointer, not by indexing tensors: a tensor index is a dispatched operator call, a dozen per step.
@@ -101,10 +106,10 @@ void cell_forward(T* gates, const T* bias, const T* cell_before, T* cell, T* tan
       for (int64_t j = 0; j < width; ++j) {
         const T i = sigmoid(z[j] + bias[j]);
         const T f = sigmoid(z[width + j] + bias[width + j]);
-        const T g = std::tanh(z[2 * width + j] + bias[2 * width + j]);
+        const T g = tanh_by_sigmoid(z[2 * width + j] + bias[2 * width + j]);
         const T o = sigmoid(z[3 * width + j] + bias[3 * width + j]);
         const T c_new = f * c_before[j] + i * g;
-        const T tc = std::tanh(c_new);
+        const T tc = tanh_by_sigmoid(c_new);
         z[j] = i;
         z[width + j] = f;
         z[2 * width + j] = g;
