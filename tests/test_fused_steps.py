@@ -67,6 +67,7 @@ FALLBACK_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # a fresh interpreter that imports the tracking side too
 @pytest.mark.parametrize("environment, warnings", (
     ({"CXX": "/bin/false"}, 1),  # the compiler fails: one warning, however many calls
     ({"LSTM_BENCH_FUSED_STEPS": "0"}, 0),  # turned off on purpose: no warning
