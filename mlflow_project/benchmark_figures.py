@@ -90,6 +90,10 @@ def plot_scaling(frame: pd.DataFrame, path: Path) -> Path | None:
             ax.plot(group["value"], group["median_ms"], marker="o", label=f"{impl}, {profile} (slope {slope:.2f})")
         ax.set(xscale="log", yscale="log", xlabel=sweep, ylabel="median forward+backward time (ms)",
                title=f"CPU scaling with {sweep}")
+        # The swept values as the axis' only labels: log axes otherwise label minor ticks too, which overlap.
+        values = sorted(sweeps[sweeps["sweep"] == sweep]["value"].astype(int).unique())
+        ax.set_xticks(values, [str(value) for value in values])
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
     return _save(fig, path)
