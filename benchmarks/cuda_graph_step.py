@@ -12,10 +12,11 @@ say how much of a ratio to cuDNN is launch cost and how much is kernels. A graph
 so replaying one suits a training loop of fixed batch and sequence length.
 
 The "called" column is the step as a training loop runs it. For ``scratch_fast`` that already replays its two time
-loops as graphs of their own (``lstm_models/core/scratch_fast/loop_graphs.py``, from a shape's second call; the rest of the step
-is issued call by call); ``LSTM_BENCH_CUDA_GRAPHS=0`` in the environment turns that off, and every kernel is then
-launched one by one. Inside the whole-step capture the layer replays nothing of its own: its kernels are recorded
-into the step's graph, the forward computing the backward's factors in bulk after its loop, as its own graphs do.
+loops as graphs of their own (``lstm_models/core/scratch_fast/loop_graphs.py``, from a shape's second call; the rest
+of the step is issued call by call); ``LSTM_BENCH_CUDA_GRAPHS=0`` in the environment turns that off, and every
+kernel is then launched one by one. Inside the whole-step capture the layer replays nothing of its own: its kernels
+are recorded into the step's graph, the forward computing the backward's factors in bulk after its loop, as its own
+graphs do.
 
 Precision: by PyTorch's defaults cuDNN may run a float32 LSTM's products in TF32 on the GPU's tensor cores
 (``torch.backends.cudnn.allow_tf32``, on), while ``torch.mm`` keeps full float32 (``torch.backends.cuda.matmul.

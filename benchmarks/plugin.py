@@ -8,7 +8,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-
 from lstm_models import IMPLEMENTATIONS, SpecError, UnknownNamesError, label_of, select_names, select_specs
 from lstm_models.core.scratch_fast import fused_steps, huge_pages
 from lstm_models.source import source_commit

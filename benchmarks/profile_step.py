@@ -16,9 +16,9 @@ import argparse
 import sys
 
 import torch
+from torch.profiler import ProfilerActivity, profile
 
 from lstm_models import label_of
-from torch.profiler import ProfilerActivity, profile
 
 from benchmarks.cli_options import add_selection_options, apply_selection, checked_or_refused
 from benchmarks.timing import Passes

@@ -51,7 +51,8 @@ def test_peak_memory_of_training_step(benchmark, request, impl, device_name, sha
         assert measured["step_mib"] >= output_mib, "a training step cannot need less than its own output"
     results[(device_name, shape.name, label_of(impl))] = measured["step_mib"]
     benchmark.extra_info.update({
-        "impl": label_of(impl), "spec": impl, "device": device_name, "pass": "memory", "shape": shape.name, "sizes": shape.sizes(),
+        "impl": label_of(impl), "spec": impl, "device": device_name, "pass": "memory", "shape": shape.name,
+        "sizes": shape.sizes(),
         "threads": threads, "baseline_mib": measured["baseline_mib"], "peak_mib": measured["peak_mib"],
         "step_mib": measured["step_mib"],
     })

@@ -1,7 +1,8 @@
 """How cost grows with the work: forward+backward on the CPU over sequence length and over hidden size.
 
-Timed only when asked for (``--lstm-scaling``), run once for correctness under ``--benchmark-disable``; the ``benchmark`` entry point turns the results into log-log plots
-with fitted slopes (about 1 for sequence length, up to 2 for hidden size once the matrix products dominate).
+Timed only when asked for (``--lstm-scaling``), run once for correctness under ``--benchmark-disable``; the
+``benchmark`` entry point turns the results into log-log plots with fitted slopes (about 1 for sequence length,
+up to 2 for hidden size once the matrix products dominate).
 """
 
 from __future__ import annotations

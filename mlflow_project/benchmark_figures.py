@@ -11,7 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .benchmark_results import PASS_ORDER, SHAPE_ORDER, grid_results, scaling_slopes  # noqa: E402
+from .benchmark_results import (PASS_ORDER, SHAPE_ORDER, grid_results, impl_profile_pairs, scaling_slopes,  # noqa: E402
+                                sweep_results)
 
 
 def plot_times(frame: pd.DataFrame, profile: str, device: str, path: Path) -> Path | None:
@@ -53,7 +54,7 @@ def plot_ratios(frame: pd.DataFrame, device: str, path: Path) -> Path | None:
         return None
     passes = [p for p in PASS_ORDER if p in set(grid["pass"])]
     shapes = [s for s in SHAPE_ORDER if s in set(grid["shape"])]
-    bars = sorted({(impl, profile) for impl, profile in zip(grid["impl"], grid["profile"])})
+    bars = impl_profile_pairs(grid)
     fig, axes = plt.subplots(1, len(passes), figsize=(5.5 * len(passes), 4.5), squeeze=False)
     width = 0.8 / len(bars)
     colors = plt.get_cmap("tab20")
@@ -77,7 +78,7 @@ def plot_ratios(frame: pd.DataFrame, device: str, path: Path) -> Path | None:
 
 
 def plot_scaling(frame: pd.DataFrame, path: Path) -> Path | None:
-    sweeps = frame[frame["sweep"].notna()] if "sweep" in frame else frame.iloc[0:0]
+    sweeps = sweep_results(frame)
     if sweeps.empty:
         return None
     slopes = scaling_slopes(frame).set_index(["profile", "sweep", "impl"])["slope"]

@@ -59,10 +59,21 @@ def grid_results(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[frame["sweep"].isna()] if "sweep" in frame else frame
 
 
+def sweep_results(frame: pd.DataFrame) -> pd.DataFrame:
+    """The scaling sweeps' rows (none where the session timed no sweep)."""
+    return frame[frame["sweep"].notna()] if "sweep" in frame else frame.iloc[0:0]
+
+
+def impl_profile_pairs(frame: pd.DataFrame) -> list[tuple[str, str]]:
+    """Every (implementation, profile) in ``frame``, sorted: the columns of a table or the bars of a figure."""
+    return sorted({(impl, profile) for impl, profile in zip(frame["impl"], frame["profile"])})
+
+
 def metrics_of(frame: pd.DataFrame) -> dict[str, float]:
     """``{profile}.{device}.{pass}.{shape}.{impl}.median_ms`` / ``.ratio_to_native`` (with ``.ratio_low`` and
     ``.ratio_high``, its interval) / ``.gflops`` / ``.check_ms`` (the checks before timing, where ``compiled``
-    compiles) / ``.first_call_ms`` (the pass's untimed first call) for the grid, and ``{profile}.scaling.{sweep}.{impl}.slope`` for the sweeps."""
+    compiles) / ``.first_call_ms`` (the pass's untimed first call) for the grid, and
+    ``{profile}.scaling.{sweep}.{impl}.slope`` for the sweeps."""
     metrics = {}
     for row in grid_results(frame).to_dict("records"):
         prefix = f"{row['profile']}.{row['device']}.{row['pass']}.{row['shape']}.{row['impl']}"
@@ -121,7 +132,7 @@ def results_table(frame: pd.DataFrame, profile: str, device: str) -> pd.DataFram
 
 def scaling_slopes(frame: pd.DataFrame) -> pd.DataFrame:
     """Least-squares slope of log(time) against log(size) per (sweep, impl)."""
-    sweeps = frame[frame["sweep"].notna()] if "sweep" in frame else frame.iloc[0:0]
+    sweeps = sweep_results(frame)
     rows = []
     for (profile, sweep, impl), group in sweeps.groupby(["profile", "sweep", "impl"]):
         if len(group) >= 2:

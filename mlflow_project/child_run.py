@@ -24,9 +24,14 @@ from .model_logging import log_regressor
 from .training_guards import NonFiniteLoss, StopOnSignal, finite_loss_guard, non_finite_loss
 
 
-def run_name(spec: str, seed: int) -> str:
+def child_name(label: str, seed: int) -> str:
     """A child run's name: the implementation's label and the seed (``scratch-seed1``)."""
-    return f"{label_of(spec)}-seed{seed}"
+    return f"{label}-seed{seed}"
+
+
+def run_name(spec: str, seed: int) -> str:
+    """The name of the child run that trains the implementation ``spec`` from ``seed``."""
+    return child_name(label_of(spec), seed)
 
 
 @dataclass
@@ -105,9 +110,9 @@ def train_replicas(config: TrainConfig, datamodule) -> None:
 
 def train_child(config: TrainConfig, impl: str, seed: int, datamodule, dataset, progress_bar: bool,
                 parent: mlflow.entities.Run, run_id: str | None = None) -> ChildResult:
-    """Train the implementation spec ``impl`` from ``seed`` in a run nested under ``parent`` and log params, tags, metrics, dataset and
-    model, in the run ``run_id`` when the caller created it already, else in a new one. The parent is named
-    explicitly: in a worker process MLflow's stack of active runs starts empty.
+    """Train the implementation spec ``impl`` from ``seed`` in a run nested under ``parent`` and log params, tags,
+    metrics, dataset and model, in the run ``run_id`` when the caller created it already, else in a new one. The
+    parent is named explicitly: in a worker process MLflow's stack of active runs starts empty.
 
     A loss that stops being finite ends this run FAILED (tags say why and when) and returns, so the comparison
     goes on; an interruption ends it KILLED and propagates; any other error ends it FAILED and propagates.

@@ -9,10 +9,10 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
-from .child_pool import train_children
 from lstm_models import label_of
 
-from .child_run import ChildResult, device_of, run_name
+from .child_pool import train_children
+from .child_run import ChildResult, child_name, device_of, run_name
 from .comparison import display_table, write_comparison
 from .config import TrainConfig
 from .datasets import log_dataset, mlflow_dataset
@@ -130,7 +130,7 @@ def train_all(config: TrainConfig, datamodule, dataset, progress_bar: bool,
                           if k.startswith("final_"))
         outcome = f"done in {result.finals['training_seconds']:.1f} s ({shown})" if result.status == "FINISHED" \
             else f"{result.status}: {result.reason}"
-        print(f"[{index}/{total}] {result.impl}-seed{result.seed}: {outcome}", flush=True)
+        print(f"[{index}/{total}] {child_name(result.impl, result.seed)}: {outcome}", flush=True)
         if workers == 1 and index < total:
             print(f"[{index + 1}/{total}] {run_name(*config.runs[index])}: {config.max_epochs} epochs on {name}",
                   flush=True)

@@ -13,6 +13,7 @@ from lstm_models.source import source_commit
 
 from .orphans import process_tags
 
+
 def cpu_model() -> str:
     """The CPU's marketing name from /proc/cpuinfo where there is one, else what platform knows."""
     try:
@@ -45,8 +46,9 @@ def environment_tags(device: str = "cpu") -> dict[str, str]:
         # scratch_fast's CPU loops: "fused" (compiled) or "plain", where the build failed or was turned off.
         "lstm_bench.scratch_fast_loops": fused_steps.path(),
     }
-    if fused_steps.problem():
-        tags["lstm_bench.scratch_fast_loops_problem"] = fused_steps.problem()
+    problem = fused_steps.problem()
+    if problem:
+        tags["lstm_bench.scratch_fast_loops_problem"] = problem
     if device.startswith("cuda") and torch.cuda.is_available():
         tags["lstm_bench.gpu_model"] = torch.cuda.get_device_name(0)
         tags["lstm_bench.cuda_version"] = str(torch.version.cuda)

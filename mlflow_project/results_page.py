@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .benchmark_results import PASS_ORDER, SHAPE_ORDER, grid_results, load_results, ratio_text, results_table
+from .benchmark_results import (PASS_ORDER, SHAPE_ORDER, grid_results, impl_profile_pairs, load_results, ratio_text,
+                                results_table, sweep_results)
 from .comparison import markdown_table
 
 REPO = Path(__file__).resolve().parent.parent
@@ -49,42 +50,37 @@ def stamp(paths: list[Path], command: str) -> list[str]:
     return [f"Generated {when} by `{command}` from these benchmark sessions:", "", *lines]
 
 
+def ratio_cells(points: pd.DataFrame, columns: list[tuple[str, str]]) -> dict[str, str]:
+    """One table row's cells from ``points`` (its rows of the results): per (implementation, profile) of
+    ``columns``, the ratio to native with its interval, or '-' where that pair has none."""
+    found = points.set_index(["impl", "profile"])
+    return {f"{impl} ({profile})": ratio_text(*found.loc[(impl, profile), ["ratio_to_native", "ratio_low",
+                                                                           "ratio_high"]])
+            if (impl, profile) in found.index else "-" for impl, profile in columns}
+
+
 def headline(frame: pd.DataFrame, device: str = "cpu", passes: tuple[str, ...] = PAGE_PASSES) -> pd.DataFrame:
     """Rows (shape, pass), a column per (implementation, profile): its ratio to native with the interval."""
     grid = grid_results(frame)
     grid = grid[(grid["device"] == device) & (grid["impl"] != "native") & grid["pass"].isin(passes)]
-    columns = sorted({(impl, profile) for impl, profile in zip(grid["impl"], grid["profile"])})
+    columns = impl_profile_pairs(grid)
     rows = []
     for shape in [s for s in SHAPE_ORDER if s in set(grid["shape"])]:
         for pass_name in [p for p in PASS_ORDER if p in set(grid["pass"])]:
-            cell = grid[(grid["shape"] == shape) & (grid["pass"] == pass_name)].set_index(["impl", "profile"])
-            row = {"shape": shape, "pass": pass_name}
-            for impl, profile in columns:
-                if (impl, profile) in cell.index:
-                    found = cell.loc[(impl, profile)]
-                    row[f"{impl} ({profile})"] = ratio_text(found["ratio_to_native"], found["ratio_low"],
-                                                            found["ratio_high"])
-                else:
-                    row[f"{impl} ({profile})"] = "-"
-            rows.append(row)
+            points = grid[(grid["shape"] == shape) & (grid["pass"] == pass_name)]
+            rows.append({"shape": shape, "pass": pass_name, **ratio_cells(points, columns)})
     return pd.DataFrame(rows)
 
 
 def sweep_ratios(frame: pd.DataFrame) -> pd.DataFrame:
     """The scaling sweeps (shapes no implementation was tuned for; CPU, forward+backward): rows (sweep, value), a
     column per (implementation, profile), its ratio to native with the interval. Empty without sweeps."""
-    sweeps = frame[frame["sweep"].notna() & (frame["impl"] != "native")] if "sweep" in frame else frame.iloc[0:0]
-    columns = sorted({(impl, profile) for impl, profile in zip(sweeps["impl"], sweeps["profile"])})
-    rows = []
-    for (sweep, value), points in sweeps.groupby(["sweep", "value"], sort=True):
-        cell = points.set_index(["impl", "profile"])
-        row = {"sweep": sweep, "value": value, "shape": points["shape"].iloc[0]}
-        for impl, profile in columns:
-            found = cell.loc[(impl, profile)] if (impl, profile) in cell.index else None
-            row[f"{impl} ({profile})"] = "-" if found is None else ratio_text(
-                found["ratio_to_native"], found["ratio_low"], found["ratio_high"])
-        rows.append(row)
-    return pd.DataFrame(rows).sort_values(["sweep", "value"]).drop(columns="value") if rows else pd.DataFrame()
+    sweeps = sweep_results(frame)
+    sweeps = sweeps[sweeps["impl"] != "native"]
+    columns = impl_profile_pairs(sweeps)
+    rows = [{"sweep": sweep, "shape": points["shape"].iloc[0], **ratio_cells(points, columns)}
+            for (sweep, _), points in sweeps.groupby(["sweep", "value"], sort=True)]  # by sweep, then value
+    return pd.DataFrame(rows)
 
 
 def write_page(paths: list[Path], command: str, docs: Path, readme: Path | None) -> Path:

@@ -1,9 +1,10 @@
 """Make the tracking store ready before anything is logged: a reachable server, or an initialised sqlite file.
 
-MLflow's HTTP client retries a refused or timed-out request with exponential back-off for minutes before giving
-up. Every entry point calls ``prepare_tracking_store`` first, which starts with one short probe of the server's
-``/health`` endpoint, and a one-line error naming the URI when it does not answer. The same module caps MLflow's own retries for the
-rest of the process (unless the user set them), so a server that goes away mid-run also fails in seconds.
+MLflow's HTTP client retries a refused or timed-out request with exponential back-off for minutes before giving up.
+Every entry point calls ``prepare_tracking_store`` first, which starts with one short probe of the server's
+``/health`` endpoint, and a one-line error naming the URI when it does not answer. The same module caps MLflow's own
+retries for the rest of the process (unless the user set them), so a server that goes away mid-run also fails in
+seconds.
 
 A server that asks for credentials (MLflow's basic-auth app) is asked once for what it will show these
 credentials; a refusal is a one-line error naming ``MLFLOW_TRACKING_USERNAME`` / ``MLFLOW_TRACKING_PASSWORD``

@@ -55,8 +55,8 @@ def run_cli(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 60
 
 
 def printed_by_fresh_process(module: str, function: str, **env: str) -> str:
-    """What ``lstm_models.core.scratch_fast.<module>.<function>()`` returns in a new interpreter with ``env`` added to this one's
-    environment: how a switch read from an environment variable at import is set."""
+    """What ``lstm_models.core.scratch_fast.<module>.<function>()`` returns in a new interpreter with ``env`` added
+    to this one's environment: how a switch read from an environment variable at import is set."""
     code = f"from lstm_models.core.scratch_fast import {module}; print({module}.{function}())"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                             env={**os.environ, **env})

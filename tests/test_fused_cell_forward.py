@@ -1,9 +1,10 @@
-"""scratch_fast's CUDA forward through PyTorch's fused LSTM cell (``lstm_models.core.scratch_fast.fused_cell_forward``) gives
-nn.LSTM's results, and its backward (scratch_fast's own) nn.LSTM's gradients.
+"""scratch_fast's CUDA forward through PyTorch's fused LSTM cell (``lstm_models.core.scratch_fast.fused_cell_forward``)
+gives nn.LSTM's results, and its backward (scratch_fast's own) nn.LSTM's gradients.
 
 On CUDA the tests run the kernel itself. On CPU, where it does not exist, the ``fused`` fixture runs the same loop
-with the cell in plain tensor operations (``tests.helpers.cell_in_plain_ops``): that checks the loop, the chunked stacking, the layout and the backward's
-factors on any machine, and a CUDA test checks the emulation against the kernel.
+with the cell in plain tensor operations (``tests.helpers.cell_in_plain_ops``): that checks the loop, the chunked
+stacking, the layout and the backward's factors on any machine, and a CUDA test checks the emulation against the
+kernel.
 """
 
 import pytest

@@ -1,9 +1,9 @@
-"""scratch_fast's time loops replayed on static buffers (``lstm_models.core.scratch_fast.loop_graphs``) give what the eager loops
-give, call after call.
+"""scratch_fast's time loops replayed on static buffers (``lstm_models.core.scratch_fast.loop_graphs``) give what the
+eager loops give, call after call.
 
 On CUDA the replay is a captured CUDA graph. On CPU, where there are no graphs, the ``replaying`` fixture lets
-``may_replay`` say yes there too, and a loop is re-run on its static buffers instead: that checks everything around the graph (the copies in and out, the
-sharing of one loop by several calls and layers, the bounds) on any machine.
+``may_replay`` say yes there too, and a loop is re-run on its static buffers instead: that checks everything around
+the graph (the copies in and out, the sharing of one loop by several calls and layers, the bounds) on any machine.
 """
 
 import copy

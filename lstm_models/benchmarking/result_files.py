@@ -14,10 +14,9 @@ class ResultFileError(ValueError):
 
 def timed_passes(path: Path) -> list[dict]:
     """One row per timed pass: impl, device, pass, shape, threads, flops, sweep and value (None outside the scaling
-    sweeps), median_s, min_s, iqr_s, rounds, first_call_s and check_s (None where not recorded), group, profile (the process
-    profile the session ran under) and rounds_s (every round's time). Peak-memory results are left out: their
-    time is a process's
-    start-up, not a pass."""
+    sweeps), median_s, min_s, iqr_s, rounds, first_call_s and check_s (None where not recorded), group, profile
+    (the process profile the session ran under) and rounds_s (every round's time). Peak-memory results are left
+    out: their time is a process's start-up, not a pass."""
     try:
         results = json.loads(Path(path).read_text())
         profile = results.get("machine_info", {}).get("profile", "default")

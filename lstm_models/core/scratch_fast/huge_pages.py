@@ -1,12 +1,13 @@
 """Flat CPU tensors in memory that Linux is asked to back with 2 MiB pages: for ``workspace``'s large buffers.
 
-Why: a `medium` step streams over 100 MB through buffers of 6 to 26 MB, a new 4 KiB page every 1,024 floats. In
-a virtual machine each miss of the translation cache walks two sets of page tables (the guest's and the host's),
-so the loops run measurably faster over the same buffers in 2 MiB pages (docs/scratch_fast.md, "Memory"). This project's CPU machine gives huge pages only to memory that asks for them
-(``/sys/kernel/mm/transparent_hugepage/enabled`` set to ``madvise``, a common default). PyTorch's own allocator
-asks only when ``THP_MEM_ALLOC_ENABLE=1`` is in the environment at the process's first allocation of 2 MiB or more
-(it reads it once): a setting for the whole process, ``nn.LSTM``'s memory included, which is the user's to make,
-not this library's.
+Why: a `medium` step streams over 100 MB through buffers of 6 to 26 MB, a new 4 KiB page every 1,024 floats. In a
+virtual machine each miss of the translation cache walks two sets of page tables (the guest's and the host's), which
+2 MiB pages make rarer (what that is worth on a machine: ``LSTM_BENCH_HUGE_PAGES=0`` under
+``python -m benchmarks.ab_compare``; docs/scratch_fast.md, "Memory"). This project's CPU machine gives huge pages
+only to memory that asks for them (``/sys/kernel/mm/transparent_hugepage/enabled`` set to ``madvise``, a common
+default). PyTorch's own allocator asks only when ``THP_MEM_ALLOC_ENABLE=1`` is in the environment at the process's
+first allocation of 2 MiB or more (it reads it once): a setting for the whole process, ``nn.LSTM``'s memory
+included, which is the user's to make, not this library's.
 
 How, in plain Python: an anonymous private ``mmap`` with ``madvise(MADV_HUGEPAGE)``, and ``torch.frombuffer`` over
 it, starting at the first 2 MiB boundary. The tensor keeps the mapping alive; the mapping is unmapped when the

@@ -211,7 +211,6 @@ void backward_steps(const at::Tensor& gates, const at::Tensor& cells, const at::
       recurrent(dz_t, t > 0 ? dh_loop : dh.data_ptr<scalar_t>(), /*accumulate=*/false);
     }
   });
-  if (seq_len == 0) dh.copy_(dh_step);
 }
 
 }  // namespace
